@@ -1,0 +1,183 @@
+package veeam
+
+import "time"
+
+// TaskState is the State of a task session (ReplicaTaskSession, BackupTaskSession).
+type TaskState uint8
+
+// Task session states, in EM's enumeration order.
+const (
+	TaskStateUnknown TaskState = iota
+	TaskStatePending
+	TaskStateInProgress
+	TaskStateCompleted
+)
+
+// TaskStates lists the known task states in EM's order, for state-set metrics.
+var TaskStates = [...]TaskState{TaskStatePending, TaskStateInProgress, TaskStateCompleted}
+
+func (s TaskState) String() string {
+	switch s {
+	case TaskStatePending:
+		return "Pending"
+	case TaskStateInProgress:
+		return "InProgress"
+	case TaskStateCompleted:
+		return "Completed"
+	}
+	return "Unknown"
+}
+
+// ParseTaskState maps EM's text to a TaskState; ok is false for an unknown value.
+func ParseTaskState(s string) (TaskState, bool) {
+	for _, st := range TaskStates {
+		if st.String() == s {
+			return st, true
+		}
+	}
+	return TaskStateUnknown, false
+}
+
+// JobState is the State of a job session (ReplicaJobSession, BackupJobSession).
+type JobState uint8
+
+// Job session states, in EM's enumeration order.
+const (
+	JobStateUnknown JobState = iota
+	JobStateStarting
+	JobStateStopping
+	JobStateWorking
+	JobStatePausing
+	JobStateResuming
+	JobStateStopped
+)
+
+// JobStates lists the known job states in EM's order, for state-set metrics.
+var JobStates = [...]JobState{JobStateStarting, JobStateStopping, JobStateWorking, JobStatePausing, JobStateResuming, JobStateStopped}
+
+func (s JobState) String() string {
+	switch s {
+	case JobStateStarting:
+		return "Starting"
+	case JobStateStopping:
+		return "Stopping"
+	case JobStateWorking:
+		return "Working"
+	case JobStatePausing:
+		return "Pausing"
+	case JobStateResuming:
+		return "Resuming"
+	case JobStateStopped:
+		return "Stopped"
+	}
+	return "Unknown"
+}
+
+// ParseJobState maps EM's text to a JobState; ok is false for an unknown value.
+func ParseJobState(s string) (JobState, bool) {
+	for _, st := range JobStates {
+		if st.String() == s {
+			return st, true
+		}
+	}
+	return JobStateUnknown, false
+}
+
+// Result is the Result of a task or job session. EM reports None while a
+// session has not completed.
+type Result uint8
+
+// Session results, in EM's enumeration order.
+const (
+	ResultNone Result = iota
+	ResultSuccess
+	ResultWarning
+	ResultFailed
+)
+
+// Results lists the results a completed session can have, for state-set
+// metrics and counters.
+var Results = [...]Result{ResultSuccess, ResultWarning, ResultFailed}
+
+func (r Result) String() string {
+	switch r {
+	case ResultSuccess:
+		return "Success"
+	case ResultWarning:
+		return "Warning"
+	case ResultFailed:
+		return "Failed"
+	}
+	return "None"
+}
+
+// ParseResult maps EM's text to a Result; ok is false for an unknown value.
+func ParseResult(s string) (Result, bool) {
+	if s == "None" {
+		return ResultNone, true
+	}
+	for _, r := range Results {
+		if r.String() == s {
+			return r, true
+		}
+	}
+	return ResultNone, false
+}
+
+// ReplicaTaskSession is one VM's part of a replica job session, as returned by
+// the query type ReplicaTaskSession with format=Entities.
+type ReplicaTaskSession struct {
+	UID           string // urn:veeam:ReplicaTaskSession:{guid}
+	Name          string // "<vm>@<timestamp>"
+	VMDisplayName string
+	// BackupServerName is the Name of the Rel="Up" BackupServerReference link.
+	BackupServerName string
+	JobSessionUID    string
+	// JobSessionName is the Name of the Rel="Up" ReplicaJobSessionReference
+	// link: "<job>@<timestamp>" in current versions, "<job>" in old ones.
+	JobSessionName string
+	CreationTime   time.Time
+	EndTime        time.Time // zero while the session runs
+	State          TaskState
+	Result         Result
+	Reason         string
+	TotalSize      int64 // bytes
+}
+
+// Completed reports whether the session has finished with a result.
+func (s *ReplicaTaskSession) Completed() bool {
+	return s.State == TaskStateCompleted && s.Result != ResultNone && !s.EndTime.IsZero()
+}
+
+// ReplicaJobSession is one run of a replica job, as returned by the query
+// type ReplicaJobSession with format=Entities.
+type ReplicaJobSession struct {
+	UID              string // urn:veeam:ReplicaJobSession:{guid}
+	Name             string // "<job>@<timestamp>"
+	JobUID           string
+	JobName          string
+	JobType          string
+	BackupServerName string
+	CreationTime     time.Time
+	EndTime          time.Time // zero while the session runs
+	State            JobState
+	Result           Result
+	Progress         int
+	IsRetry          bool
+}
+
+// Completed reports whether the job session has finished with a result.
+func (s *ReplicaJobSession) Completed() bool {
+	return s.State == JobStateStopped && s.Result != ResultNone && !s.EndTime.IsZero()
+}
+
+// QueryResult is what one paged query returned, with what it cost.
+type QueryResult[T any] struct {
+	Items []T
+	// Invalid counts entities that were skipped because a field the exporter
+	// relies on (UID, CreationTimeUTC, State, Result) was missing or
+	// unparseable; the rest of the page is kept.
+	Invalid int
+	Pages   int   // pages fetched
+	Bytes   int64 // response body bytes read
+}
