@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Builds the exporter, runs it in demo mode and lints a full scrape with promtool.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work=$(mktemp -d)
+trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
+
+go build -o "$work/veeam_em_exporter" .
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$work/veeam_em_exporter" --demo --web.listen-address="127.0.0.1:$port" 2>"$work/log" &
+pid=$!
+
+for _ in $(seq 1 100); do
+  curl -fsS "http://127.0.0.1:$port/-/ready" >/dev/null 2>&1 && break
+  sleep 0.2
+done
+curl -fsS "http://127.0.0.1:$port/metrics" >"$work/metrics" || { cat "$work/log"; exit 1; }
+grep -q '^veeam_em_up 1$' "$work/metrics" || { echo "veeam_em_up is not 1"; cat "$work/log"; exit 1; }
+out=$(promtool check metrics <"$work/metrics" 2>&1) || { echo "$out"; exit 1; }
+if [ -n "$out" ]; then echo "promtool check metrics: $out"; exit 1; fi
+echo "promtool check metrics: clean ($(grep -vc '^#' "$work/metrics") samples)"
