@@ -176,8 +176,12 @@ type QueryResult[T any] struct {
 	Items []T
 	// Invalid counts entities that were skipped because a field the exporter
 	// relies on (UID, CreationTimeUTC, State, Result) was missing or
-	// unparseable; the rest of the page is kept.
+	// unparseable, or an optional field was present but unparseable; the
+	// rest of the page is kept.
 	Invalid int
 	Pages   int   // pages fetched
 	Bytes   int64 // response body bytes read
 }
+
+// Stats counts what the client has done since it was created.
+type Stats struct{ Logons, LogonFailures, Logoffs, Requests uint64 }

@@ -1,0 +1,225 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/veeam-em-exporter/veeam_em_exporter/veeam"
+)
+
+// statusMetrics are the metrics that change when a refresh fails.
+var statusMetrics = map[string]bool{
+	"veeam_em_up":                     true,
+	"veeam_em_refreshes_total":        true,
+	"veeam_em_refresh_failures_total": true,
+}
+
+func TestFailedRefreshKeepsState(t *testing.T) {
+	f := newFixture(t)
+	f.src.set(statesAndResults())
+	f.src.taskInvalid, f.src.jobInvalid = 1, 2
+	f.refresh(t)
+	lastSuccess := unixSeconds(f.clock.Now())
+
+	// New sessions are there, but the task query fails: none may be applied.
+	tasks, jobs := statesAndResults()
+	late := jobRun("late", "vbr01.corp.local", "Replica Job 1", t0.Add(5*time.Minute), time.Minute, veeam.ResultSuccess, false)
+	f.src.set(append(tasks, done("late", late, "web01", late.CreationTime, time.Minute, veeam.ResultSuccess)), append(jobs, late))
+	emErr := &veeam.APIError{Op: "query ReplicaTaskSession page 2", StatusCode: 500, Status: "InternalServerError", Message: "Object reference not set"}
+	f.src.failWith(emErr, nil)
+	f.clock.Advance(10 * time.Minute)
+	f.logs.Reset()
+	err := f.c.Refresh(context.Background())
+	if !errors.Is(err, emErr) {
+		t.Fatalf("Refresh returned %v, want the source's error", err)
+	}
+
+	var unchanged []string
+	for _, name := range deterministicMetrics {
+		if !statusMetrics[name] {
+			unchanged = append(unchanged, name)
+		}
+	}
+	golden, err := os.ReadFile(filepath.Join("testdata", "states_and_results.prom"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := testutil.CollectAndCompare(f.c, strings.NewReader(string(golden)), unchanged...); err != nil {
+		t.Errorf("state changed by a failed refresh: %v", err)
+	}
+	expectSeries(t, f.c, "veeam_em_up", map[string]float64{"": 0})
+	expectSeries(t, f.c, "veeam_em_refreshes_total", map[string]float64{"": 2})
+	expectSeries(t, f.c, "veeam_em_refresh_failures_total", map[string]float64{"": 1})
+	expectSeries(t, f.c, "veeam_em_last_successful_refresh_timestamp_seconds", map[string]float64{"": lastSuccess})
+	if !f.c.Ready() {
+		t.Error("not Ready after a failed refresh that followed a good one")
+	}
+
+	logged := strings.TrimSpace(f.logs.String())
+	if lines := strings.Split(logged, "\n"); len(lines) != 1 {
+		t.Errorf("%d log lines for one failed refresh, want 1:\n%s", len(lines), logged)
+	}
+	for _, part := range []string{
+		"level=error",
+		`msg="refresh from Enterprise Manager failed"`,
+		"query ReplicaTaskSession page 2: EM answered HTTP 500: Object reference not set",
+	} {
+		if !strings.Contains(logged, part) {
+			t.Errorf("log line lacks %q:\n%s", part, logged)
+		}
+	}
+
+	// The next good refresh asks from the oldest session running at the last
+	// good one (new01, created 59m55s before t0) and applies everything.
+	f.src.failWith(nil, nil)
+	f.clock.Advance(10 * time.Minute)
+	f.refresh(t)
+	expectSeries(t, f.c, "veeam_em_up", map[string]float64{"": 1})
+	if taskSinces, _ := f.src.sinces(); !taskSinces[2].Equal(t0.Add(-59*time.Minute - 55*time.Second)) {
+		t.Errorf("since %s after a failed refresh, want the oldest session running at the last good one", taskSinces[2])
+	}
+	got := series(t, f.c, "veeam_em_replica_task_sessions_total")
+	if v := got["backup_server=vbr01.corp.local,job_name=Replica Job 1,result=Success,vm=web01"]; v != 3 {
+		t.Errorf("web01 Success sessions = %v after recovery, want 3", v)
+	}
+}
+
+func TestBothQueriesFailing(t *testing.T) {
+	f := newFixture(t)
+	f.src.failWith(errors.New("task query broke"), errors.New("job query broke"))
+	err := f.c.Refresh(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "task query broke") || !strings.Contains(err.Error(), "job query broke") {
+		t.Errorf("Refresh returned %v, want both causes", err)
+	}
+	if n := strings.Count(strings.TrimSpace(f.logs.String()), "\n") + 1; n != 1 {
+		t.Errorf("%d log lines, want 1:\n%s", n, f.logs)
+	}
+	if f.c.Ready() {
+		t.Error("Ready without a successful refresh")
+	}
+	expectSeries(t, f.c, "veeam_em_up", map[string]float64{"": 0})
+	expectSeries(t, f.c, "veeam_em_last_successful_refresh_timestamp_seconds", map[string]float64{"": 0})
+	// The next attempt still asks for the whole lookback.
+	f.src.failWith(nil, nil)
+	f.refresh(t)
+	taskSinces, jobSinces := f.src.sinces()
+	if !taskSinces[1].Equal(t0.Add(-testLookback)) || !jobSinces[1].Equal(t0.Add(-testLookback)) {
+		t.Errorf("after a failed first refresh, since = %s / %s, want the lookback", taskSinces[1], jobSinces[1])
+	}
+}
+
+func TestConcurrentRefreshesShareOne(t *testing.T) {
+	f := newFixture(t)
+	f.src.set(statesAndResults())
+	f.src.release = make(chan struct{})
+	f.src.entered = make(chan struct{}, 100)
+
+	const callers = 20
+	var started, finished sync.WaitGroup
+	errs := make(chan error, callers)
+	for range callers {
+		started.Add(1)
+		finished.Go(func() {
+			started.Done()
+			errs <- f.c.Refresh(context.Background())
+		})
+	}
+	started.Wait()
+	<-f.src.entered // the refresh is under way and blocked in the source
+	// Give the last callers time to join; a caller arriving after the
+	// release would start a second refresh and fail the test.
+	time.Sleep(100 * time.Millisecond)
+	close(f.src.release)
+	finished.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("Refresh: %v", err)
+		}
+	}
+	taskSinces, jobSinces := f.src.sinces()
+	if len(taskSinces) != 1 || len(jobSinces) != 1 {
+		t.Errorf("%d task and %d job queries for %d concurrent refreshes, want 1 each", len(taskSinces), len(jobSinces), callers)
+	}
+	expectSeries(t, f.c, "veeam_em_refreshes_total", map[string]float64{"": 1})
+
+	// Once it is over, the next caller starts a new refresh.
+	f.refresh(t)
+	if taskSinces, _ := f.src.sinces(); len(taskSinces) != 2 {
+		t.Errorf("%d task queries after a later refresh, want 2", len(taskSinces))
+	}
+	if f.src.maxFlight > 2 {
+		t.Errorf("%d source calls at once, want at most one per query type", f.src.maxFlight)
+	}
+}
+
+// TestRefreshOutlivesItsCaller checks that the caller who started a refresh
+// can go away without aborting it for the others, and that a waiting caller
+// gives up at its own deadline.
+func TestRefreshOutlivesItsCaller(t *testing.T) {
+	f := newFixture(t)
+	f.src.set(statesAndResults())
+	f.src.release = make(chan struct{})
+	f.src.entered = make(chan struct{}, 10)
+
+	starterCtx, cancelStarter := context.WithCancel(context.Background())
+	starterErr := make(chan error, 1)
+	go func() { starterErr <- f.c.Refresh(starterCtx) }()
+	<-f.src.entered
+
+	impatient, cancelImpatient := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancelImpatient()
+	if err := f.c.Refresh(impatient); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("impatient caller: %v, want its deadline", err)
+	}
+
+	cancelStarter()
+	if err := <-starterErr; !errors.Is(err, context.Canceled) {
+		t.Errorf("starting caller: %v, want its cancellation", err)
+	}
+	joined := make(chan error, 1)
+	go func() { joined <- f.c.Refresh(context.Background()) }()
+	time.Sleep(20 * time.Millisecond)
+	close(f.src.release)
+	if err := <-joined; err != nil {
+		t.Errorf("the refresh was aborted with its starting caller: %v", err)
+	}
+	if taskSinces, _ := f.src.sinces(); len(taskSinces) != 1 {
+		t.Errorf("%d task queries, want the 1 shared refresh", len(taskSinces))
+	}
+	if !f.c.Ready() {
+		t.Error("the shared refresh did not succeed")
+	}
+}
+
+// TestRefreshBoundedByStarterDeadline checks that a detached refresh still
+// ends at the deadline of the caller that started it, and that this caller
+// gets the refresh's own outcome, recorded before Refresh returns.
+func TestRefreshBoundedByStarterDeadline(t *testing.T) {
+	f := newFixture(t)
+	f.src.release = make(chan struct{}) // never released: EM hangs
+	defer close(f.src.release)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	began := time.Now()
+	err := f.c.Refresh(ctx)
+	if elapsed := time.Since(began); elapsed > 2*time.Second {
+		t.Errorf("Refresh returned after %v, want about the 50ms deadline", elapsed)
+	}
+	if err == nil || !strings.Contains(err.Error(), "fetch replica task sessions") || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Refresh returned %v, want the refresh's own timeout", err)
+	}
+	expectSeries(t, f.c, "veeam_em_refresh_failures_total", map[string]float64{"": 1})
+	expectSeries(t, f.c, "veeam_em_up", map[string]float64{"": 0})
+	if d := series(t, f.c, "veeam_em_scrape_duration_seconds")[""]; d < 0.04 {
+		t.Errorf("veeam_em_scrape_duration_seconds = %v, want about the 50ms the refresh took", d)
+	}
+}

@@ -1,0 +1,365 @@
+package collector
+
+import (
+	"time"
+
+	"github.com/veeam-em-exporter/veeam_em_exporter/veeam"
+)
+
+// taskDurationBuckets are the upper bounds, in seconds, of the task duration
+// histogram: from half a minute to a day, since replicas of small VMs take
+// seconds and initial seeding of large ones takes hours. Read-only.
+var taskDurationBuckets = [...]float64{30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400}
+
+// resultCount is the number of results a completed session can have; arrays
+// indexed by resultIndex hold one entry per result.
+const resultCount = len(veeam.Results)
+
+// resultIndex maps a completed session's result to its position in
+// veeam.Results.
+func resultIndex(r veeam.Result) int { return int(r - veeam.ResultSuccess) }
+
+// taskKey identifies one task series: a VM replicated by a job.
+type taskKey struct {
+	backupServer, job, vm string
+}
+
+// jobKey identifies one job series and the task duration histogram.
+type jobKey struct {
+	backupServer, job string
+}
+
+// sessionRef is what orders sessions: the latest one has the greatest
+// creation time, and the UID breaks ties so the choice is deterministic.
+type sessionRef struct {
+	uid      string
+	creation time.Time
+}
+
+// supersedes reports whether r should replace cur as the latest session. A
+// re-read of the same session always replaces its earlier version.
+func (r sessionRef) supersedes(cur sessionRef) bool {
+	if cur.uid == "" || r.uid == cur.uid {
+		return true
+	}
+	if !r.creation.Equal(cur.creation) {
+		return r.creation.After(cur.creation)
+	}
+	return r.uid > cur.uid
+}
+
+// finishedSession is what the metrics need of a completed session.
+type finishedSession struct {
+	sessionRef
+	end       time.Time
+	result    veeam.Result
+	totalSize int64
+}
+
+func (f finishedSession) duration() time.Duration {
+	return max(f.end.Sub(f.creation), 0)
+}
+
+// taskSeries is the state of one (backup server, job, VM).
+type taskSeries struct {
+	latest      sessionRef
+	latestState veeam.TaskState
+	// lastCompleted, lastByResult[i]: valid when uid != "".
+	lastCompleted finishedSession
+	lastByResult  [resultCount]finishedSession
+	completed     [resultCount]uint64
+}
+
+// jobSeries is the state of one (backup server, job).
+type jobSeries struct {
+	latest        sessionRef
+	latestState   veeam.JobState
+	lastCompleted finishedSession
+	// completed[result][retry]: retry 1 counts retry sessions.
+	completed [resultCount][2]uint64
+}
+
+// durationHistogram accumulates task durations with cumulative bucket counts,
+// the form a const histogram takes.
+type durationHistogram struct {
+	cumulative [len(taskDurationBuckets)]uint64
+	count      uint64
+	sum        float64
+}
+
+func (h *durationHistogram) observe(seconds float64) {
+	for i, upper := range taskDurationBuckets {
+		if seconds <= upper {
+			h.cumulative[i]++
+		}
+	}
+	h.count++
+	h.sum += seconds
+}
+
+// jobSessionName remembers a job session's job name, so that task sessions
+// can be joined to it, and when to forget it.
+type jobSessionName struct {
+	job      string
+	creation time.Time
+}
+
+// queryWindow is what one query type needs to start its next window.
+type queryWindow struct {
+	since time.Time // start of the last applied window; zero before the first
+	// oldestRunning is the creation time of the oldest session that was not
+	// completed in the last applied result; zero if there was none.
+	oldestRunning time.Time
+}
+
+// next gives the start of the next window at now: the whole lookback the
+// first time, then the overlap or back to the oldest session still running,
+// whichever is older, but never before the lookback.
+func (w queryWindow) next(now time.Time, lookback, overlap time.Duration) time.Time {
+	floor := now.Add(-lookback)
+	if w.since.IsZero() {
+		return floor
+	}
+	since := now.Add(-overlap)
+	if !w.oldestRunning.IsZero() && w.oldestRunning.Before(since) {
+		since = w.oldestRunning
+	}
+	since = later(since, floor)
+	// The counted-UID sets are pruned on the promise that a window start
+	// never moves backwards; hold it even if the clock is stepped back.
+	return later(since, w.since)
+}
+
+func later(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return b
+	}
+	return a
+}
+
+// queryStats counts, per query type, what EM returned in applied refreshes.
+type queryStats struct {
+	fetched, invalid uint64
+}
+
+// batch is everything one successful refresh fetched, with the windows it
+// asked for.
+type batch struct {
+	now       time.Time
+	taskSince time.Time
+	jobSince  time.Time
+	tasks     veeam.QueryResult[veeam.ReplicaTaskSession]
+	jobs      veeam.QueryResult[veeam.ReplicaJobSession]
+}
+
+// state is the exporter's incremental view of the last lookback of replica
+// sessions. It does no I/O and is not safe for concurrent use; the Collector
+// guards it.
+type state struct {
+	lookback time.Duration
+	overlap  time.Duration
+
+	tasks     map[taskKey]*taskSeries
+	jobs      map[jobKey]*jobSeries
+	durations map[jobKey]*durationHistogram
+	// jobNames maps job session UID to its job, for every job session seen
+	// within the lookback.
+	jobNames map[string]jobSessionName
+	// countedTasks and countedJobs map the UIDs of completed sessions already
+	// counted to their creation time. They only hold UIDs a later window can
+	// return again, which keeps them as small as the overlap.
+	countedTasks map[string]time.Time
+	countedJobs  map[string]time.Time
+
+	taskWindow, jobWindow   queryWindow
+	taskQueries, jobQueries queryStats
+}
+
+func newState(lookback, overlap time.Duration) *state {
+	return &state{
+		lookback:     lookback,
+		overlap:      overlap,
+		tasks:        make(map[taskKey]*taskSeries),
+		jobs:         make(map[jobKey]*jobSeries),
+		durations:    make(map[jobKey]*durationHistogram),
+		jobNames:     make(map[string]jobSessionName),
+		countedTasks: make(map[string]time.Time),
+		countedJobs:  make(map[string]time.Time),
+	}
+}
+
+// windows gives the start of the next task and job session queries at now.
+func (s *state) windows(now time.Time) (taskSince, jobSince time.Time) {
+	return s.taskWindow.next(now, s.lookback, s.overlap), s.jobWindow.next(now, s.lookback, s.overlap)
+}
+
+// apply folds one refresh's sessions into the state and forgets what fell
+// out of the lookback. Sessions created before the window that was asked for
+// are ignored: the previous windows covered them, and ignoring them is what
+// makes pruning the counted UIDs safe.
+func (s *state) apply(b batch) {
+	s.taskQueries.fetched += uint64(len(b.tasks.Items))
+	s.taskQueries.invalid += uint64(b.tasks.Invalid)
+	s.jobQueries.fetched += uint64(len(b.jobs.Items))
+	s.jobQueries.invalid += uint64(b.jobs.Invalid)
+
+	s.jobWindow = queryWindow{since: b.jobSince}
+	for i := range b.jobs.Items {
+		j := &b.jobs.Items[i]
+		if j.CreationTime.Before(b.jobSince) {
+			continue
+		}
+		s.applyJob(j)
+		if !j.Completed() {
+			s.jobWindow.oldestRunning = earliest(s.jobWindow.oldestRunning, j.CreationTime)
+		}
+	}
+	s.taskWindow = queryWindow{since: b.taskSince}
+	for i := range b.tasks.Items {
+		t := &b.tasks.Items[i]
+		if t.CreationTime.Before(b.taskSince) {
+			continue
+		}
+		s.applyTask(t)
+		if !t.Completed() {
+			s.taskWindow.oldestRunning = earliest(s.taskWindow.oldestRunning, t.CreationTime)
+		}
+	}
+	s.prune(b.now.Add(-s.lookback))
+}
+
+// earliest is the earlier of two times, where zero means none yet.
+func earliest(cur, t time.Time) time.Time {
+	if cur.IsZero() || t.Before(cur) {
+		return t
+	}
+	return cur
+}
+
+func (s *state) applyJob(j *veeam.ReplicaJobSession) {
+	job := j.JobName
+	if job == "" {
+		job = jobNameFromSessionName(j.Name)
+	}
+	s.jobNames[j.UID] = jobSessionName{job: job, creation: j.CreationTime}
+
+	key := jobKey{backupServer: j.BackupServerName, job: job}
+	series := s.jobs[key]
+	if series == nil {
+		series = &jobSeries{}
+		s.jobs[key] = series
+	}
+	ref := sessionRef{uid: j.UID, creation: j.CreationTime}
+	if ref.supersedes(series.latest) {
+		series.latest, series.latestState = ref, j.State
+	}
+	if !j.Completed() {
+		return
+	}
+	if ref.supersedes(series.lastCompleted.sessionRef) {
+		series.lastCompleted = finishedSession{sessionRef: ref, end: j.EndTime, result: j.Result}
+	}
+	if _, counted := s.countedJobs[j.UID]; !counted {
+		retry := 0
+		if j.IsRetry {
+			retry = 1
+		}
+		series.completed[resultIndex(j.Result)][retry]++
+		s.countedJobs[j.UID] = j.CreationTime
+	}
+}
+
+// jobOf names the job of a task session: the job of its job session if that
+// is known, else what the job session's name says.
+func (s *state) jobOf(t *veeam.ReplicaTaskSession) string {
+	if known, ok := s.jobNames[t.JobSessionUID]; ok {
+		return known.job
+	}
+	return jobNameFromSessionName(t.JobSessionName)
+}
+
+func (s *state) applyTask(t *veeam.ReplicaTaskSession) {
+	key := taskKey{backupServer: t.BackupServerName, job: s.jobOf(t), vm: t.VMDisplayName}
+	series := s.tasks[key]
+	if series == nil {
+		series = &taskSeries{}
+		s.tasks[key] = series
+	}
+	histogramKey := jobKey{backupServer: key.backupServer, job: key.job}
+	histogram := s.durations[histogramKey]
+	if histogram == nil {
+		histogram = &durationHistogram{}
+		s.durations[histogramKey] = histogram
+	}
+
+	ref := sessionRef{uid: t.UID, creation: t.CreationTime}
+	if ref.supersedes(series.latest) {
+		series.latest, series.latestState = ref, t.State
+	}
+	if !t.Completed() {
+		return
+	}
+	done := finishedSession{sessionRef: ref, end: t.EndTime, result: t.Result, totalSize: t.TotalSize}
+	if ref.supersedes(series.lastCompleted.sessionRef) {
+		series.lastCompleted = done
+	}
+	i := resultIndex(t.Result)
+	if ref.supersedes(series.lastByResult[i].sessionRef) {
+		series.lastByResult[i] = done
+	}
+	if _, counted := s.countedTasks[t.UID]; !counted {
+		series.completed[i]++
+		histogram.observe(done.duration().Seconds())
+		s.countedTasks[t.UID] = t.CreationTime
+	}
+}
+
+// prune drops every series and entry whose session was created before
+// windowStart, and the counted UIDs that no later window can return.
+func (s *state) prune(windowStart time.Time) {
+	jobsWithTasks := make(map[jobKey]bool)
+	for key, series := range s.tasks {
+		if series.latest.creation.Before(windowStart) {
+			delete(s.tasks, key)
+			continue
+		}
+		jobsWithTasks[jobKey{backupServer: key.backupServer, job: key.job}] = true
+		if series.lastCompleted.creation.Before(windowStart) {
+			series.lastCompleted = finishedSession{}
+		}
+		for i := range series.lastByResult {
+			if series.lastByResult[i].creation.Before(windowStart) {
+				series.lastByResult[i] = finishedSession{}
+			}
+		}
+	}
+	for key, series := range s.jobs {
+		if series.latest.creation.Before(windowStart) {
+			delete(s.jobs, key)
+			continue
+		}
+		if series.lastCompleted.creation.Before(windowStart) {
+			series.lastCompleted = finishedSession{}
+		}
+	}
+	for key := range s.durations {
+		if _, hasJob := s.jobs[key]; !hasJob && !jobsWithTasks[key] {
+			delete(s.durations, key)
+		}
+	}
+	for uid, name := range s.jobNames {
+		if name.creation.Before(windowStart) {
+			delete(s.jobNames, uid)
+		}
+	}
+	pruneCounted(s.countedTasks, s.taskWindow.since)
+	pruneCounted(s.countedJobs, s.jobWindow.since)
+}
+
+func pruneCounted(counted map[string]time.Time, since time.Time) {
+	for uid, creation := range counted {
+		if creation.Before(since) {
+			delete(counted, uid)
+		}
+	}
+}

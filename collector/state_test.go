@@ -1,0 +1,365 @@
+package collector
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/veeam-em-exporter/veeam_em_exporter/veeam"
+)
+
+// series reads the collector's metrics of one family, keyed by their labels
+// written as name=value pairs joined by commas in label name order.
+func series(t *testing.T, c *Collector, family string) map[string]float64 {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(c)
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(map[string]float64)
+	for _, mf := range families {
+		if mf.GetName() != family {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			key := ""
+			for i, l := range m.GetLabel() {
+				if i > 0 {
+					key += ","
+				}
+				key += l.GetName() + "=" + l.GetValue()
+			}
+			out[key] = sampleValue(m)
+		}
+	}
+	return out
+}
+
+func sampleValue(m *dto.Metric) float64 {
+	switch {
+	case m.Gauge != nil:
+		return m.GetGauge().GetValue()
+	case m.Counter != nil:
+		return m.GetCounter().GetValue()
+	case m.Histogram != nil:
+		return float64(m.GetHistogram().GetSampleCount())
+	}
+	return 0
+}
+
+func expectSeries(t *testing.T, c *Collector, family string, want map[string]float64) {
+	t.Helper()
+	got := series(t, c, family)
+	for k, v := range want {
+		if g, ok := got[k]; !ok {
+			t.Errorf("%s{%s} absent, want %v", family, k, v)
+		} else if g != v {
+			t.Errorf("%s{%s} = %v, want %v", family, k, g, v)
+		}
+	}
+	for k, v := range got {
+		if _, ok := want[k]; !ok {
+			t.Errorf("unexpected %s{%s} = %v", family, k, v)
+		}
+	}
+}
+
+const vbr = "vbr01"
+
+func TestIncrementalWindows(t *testing.T) {
+	f := newFixture(t)
+	j := jobRun("j1", vbr, "Job", t0.Add(-3*time.Hour), 0, veeam.ResultNone, false)
+	tk := running("t1", j, "vm1", t0.Add(-3*time.Hour), veeam.TaskStateInProgress)
+	f.src.set([]veeam.ReplicaTaskSession{tk}, []veeam.ReplicaJobSession{j})
+	f.refresh(t) // at t0: the whole lookback
+
+	f.clock.Advance(15 * time.Minute)
+	f.refresh(t) // still running: back to its creation
+
+	// Both complete; the next refresh still starts at them, since they were
+	// running at the last one.
+	jDone := jobRun("j1", vbr, "Job", t0.Add(-3*time.Hour), 3*time.Hour+20*time.Minute, veeam.ResultSuccess, false)
+	tDone := done("t1", jDone, "vm1", t0.Add(-3*time.Hour), 3*time.Hour+10*time.Minute, veeam.ResultSuccess)
+	f.src.set([]veeam.ReplicaTaskSession{tDone}, []veeam.ReplicaJobSession{jDone})
+	f.clock.Advance(15 * time.Minute)
+	f.refresh(t)
+
+	f.clock.Advance(15 * time.Minute)
+	f.refresh(t) // nothing running: the overlap
+
+	want := []time.Time{
+		t0.Add(-testLookback),
+		t0.Add(-3 * time.Hour),
+		t0.Add(-3 * time.Hour),
+		t0.Add(45*time.Minute - testOverlap),
+	}
+	taskSinces, jobSinces := f.src.sinces()
+	for name, got := range map[string][]time.Time{"task": taskSinces, "job": jobSinces} {
+		if len(got) != len(want) {
+			t.Fatalf("%d %s queries, want %d", len(got), name, len(want))
+		}
+		for i := range want {
+			if !got[i].Equal(want[i]) {
+				t.Errorf("%s query %d: since %s, want %s", name, i+1, got[i], want[i])
+			}
+		}
+	}
+}
+
+// TestWindowNeverBeforeLookback follows a session running for longer than
+// the lookback: the window follows it only until it would reach before the
+// lookback.
+func TestWindowNeverBeforeLookback(t *testing.T) {
+	f := newFixture(t)
+	old := jobRun("j0", vbr, "Job", t0.Add(-167*time.Hour), 0, veeam.ResultNone, false)
+	f.src.set([]veeam.ReplicaTaskSession{running("t0", old, "vm0", old.CreationTime, veeam.TaskStateInProgress)}, []veeam.ReplicaJobSession{old})
+	f.refresh(t)
+	f.clock.Advance(30 * time.Minute)
+	f.refresh(t)
+	f.clock.Advance(90 * time.Minute)
+	f.refresh(t)
+	want := []time.Time{t0.Add(-testLookback), old.CreationTime, t0.Add(2*time.Hour - testLookback)}
+	taskSinces, jobSinces := f.src.sinces()
+	for name, got := range map[string][]time.Time{"task": taskSinces, "job": jobSinces} {
+		for i := range want {
+			if !got[i].Equal(want[i]) {
+				t.Errorf("%s query %d: since %s, want %s", name, i+1, got[i], want[i])
+			}
+		}
+	}
+	if n := len(series(t, f.c, "veeam_em_replica_task_last_state")); n != 0 {
+		t.Errorf("%d task state series for a session that started before the lookback, want 0", n)
+	}
+}
+
+func TestWindowsAreIndependentPerType(t *testing.T) {
+	f := newFixture(t)
+	// The job session is still running, its only task is done.
+	j := jobRun("j1", vbr, "Job", t0.Add(-5*time.Hour), 0, veeam.ResultNone, false)
+	f.src.set([]veeam.ReplicaTaskSession{done("t1", j, "vm1", j.CreationTime, time.Hour, veeam.ResultSuccess)}, []veeam.ReplicaJobSession{j})
+	f.refresh(t)
+	f.refresh(t)
+	taskSinces, jobSinces := f.src.sinces()
+	if !taskSinces[1].Equal(t0.Add(-testOverlap)) {
+		t.Errorf("task since %s, want the overlap %s", taskSinces[1], t0.Add(-testOverlap))
+	}
+	if !jobSinces[1].Equal(j.CreationTime) {
+		t.Errorf("job since %s, want the running job session's creation %s", jobSinces[1], j.CreationTime)
+	}
+}
+
+func TestEachSessionCountedOnce(t *testing.T) {
+	f := newFixture(t)
+	j := jobRun("j1", vbr, "Job", t0.Add(-30*time.Minute), 0, veeam.ResultNone, false)
+	first := running("t1", j, "vm1", j.CreationTime, veeam.TaskStateInProgress)
+	other := done("t2", j, "vm2", j.CreationTime, 10*time.Minute, veeam.ResultWarning)
+	f.src.set([]veeam.ReplicaTaskSession{first, other}, []veeam.ReplicaJobSession{j})
+	f.refresh(t)
+	zero := map[string]float64{
+		"backup_server=vbr01,job_name=Job,result=Failed,vm=vm1":  0,
+		"backup_server=vbr01,job_name=Job,result=Success,vm=vm1": 0,
+		"backup_server=vbr01,job_name=Job,result=Warning,vm=vm1": 0,
+		"backup_server=vbr01,job_name=Job,result=Failed,vm=vm2":  0,
+		"backup_server=vbr01,job_name=Job,result=Success,vm=vm2": 0,
+		"backup_server=vbr01,job_name=Job,result=Warning,vm=vm2": 1,
+	}
+	expectSeries(t, f.c, "veeam_em_replica_task_sessions_total", zero)
+	expectSeries(t, f.c, "veeam_em_replica_job_sessions_total", map[string]float64{
+		"backup_server=vbr01,job_name=Job,result=Failed,retry=false":  0,
+		"backup_server=vbr01,job_name=Job,result=Failed,retry=true":   0,
+		"backup_server=vbr01,job_name=Job,result=Success,retry=false": 0,
+		"backup_server=vbr01,job_name=Job,result=Success,retry=true":  0,
+		"backup_server=vbr01,job_name=Job,result=Warning,retry=false": 0,
+		"backup_server=vbr01,job_name=Job,result=Warning,retry=true":  0,
+	})
+
+	jDone := jobRun("j1", vbr, "Job", j.CreationTime, 25*time.Minute, veeam.ResultWarning, false)
+	f.src.set([]veeam.ReplicaTaskSession{
+		done("t1", jDone, "vm1", j.CreationTime, 20*time.Minute, veeam.ResultSuccess), other,
+	}, []veeam.ReplicaJobSession{jDone})
+	for range 3 {
+		f.clock.Advance(5 * time.Minute)
+		f.refresh(t)
+	}
+	zero["backup_server=vbr01,job_name=Job,result=Success,vm=vm1"] = 1
+	expectSeries(t, f.c, "veeam_em_replica_task_sessions_total", zero)
+	expectSeries(t, f.c, "veeam_em_replica_task_duration_seconds", map[string]float64{"backup_server=vbr01,job_name=Job": 2})
+	expectSeries(t, f.c, "veeam_em_replica_job_sessions_total", map[string]float64{
+		"backup_server=vbr01,job_name=Job,result=Failed,retry=false":  0,
+		"backup_server=vbr01,job_name=Job,result=Failed,retry=true":   0,
+		"backup_server=vbr01,job_name=Job,result=Success,retry=false": 0,
+		"backup_server=vbr01,job_name=Job,result=Success,retry=true":  0,
+		"backup_server=vbr01,job_name=Job,result=Warning,retry=false": 1,
+		"backup_server=vbr01,job_name=Job,result=Warning,retry=true":  0,
+	})
+	expectSeries(t, f.c, "veeam_em_replica_task_last_state", map[string]float64{
+		"backup_server=vbr01,job_name=Job,state=Pending,vm=vm1":    0,
+		"backup_server=vbr01,job_name=Job,state=InProgress,vm=vm1": 0,
+		"backup_server=vbr01,job_name=Job,state=Completed,vm=vm1":  1,
+		"backup_server=vbr01,job_name=Job,state=Pending,vm=vm2":    0,
+		"backup_server=vbr01,job_name=Job,state=InProgress,vm=vm2": 0,
+		"backup_server=vbr01,job_name=Job,state=Completed,vm=vm2":  1,
+	})
+	expectSeries(t, f.c, "veeam_em_sessions_fetched_total", map[string]float64{
+		"type=ReplicaTaskSession": 8,
+		"type=ReplicaJobSession":  4,
+	})
+}
+
+func TestRetryAfterFailure(t *testing.T) {
+	f := newFixture(t)
+	run := jobRun("j1", vbr, "Job", t0.Add(-3*time.Hour), time.Hour, veeam.ResultFailed, false)
+	retry := jobRun("j2", vbr, "Job", t0.Add(-90*time.Minute), 30*time.Minute, veeam.ResultSuccess, true)
+	f.src.set([]veeam.ReplicaTaskSession{
+		done("t1", run, "vm1", run.CreationTime, 50*time.Minute, veeam.ResultFailed),
+		done("t2", retry, "vm1", retry.CreationTime, 20*time.Minute, veeam.ResultSuccess),
+	}, []veeam.ReplicaJobSession{retry, run})
+	f.refresh(t)
+	expectSeries(t, f.c, "veeam_em_replica_task_sessions_total", map[string]float64{
+		"backup_server=vbr01,job_name=Job,result=Failed,vm=vm1":  1,
+		"backup_server=vbr01,job_name=Job,result=Success,vm=vm1": 1,
+		"backup_server=vbr01,job_name=Job,result=Warning,vm=vm1": 0,
+	})
+	expectSeries(t, f.c, "veeam_em_replica_task_last_result", map[string]float64{
+		"backup_server=vbr01,job_name=Job,result=Failed,vm=vm1":  0,
+		"backup_server=vbr01,job_name=Job,result=Success,vm=vm1": 1,
+		"backup_server=vbr01,job_name=Job,result=Warning,vm=vm1": 0,
+	})
+	expectSeries(t, f.c, "veeam_em_replica_task_last_completion_timestamp_seconds", map[string]float64{
+		"backup_server=vbr01,job_name=Job,result=Failed,vm=vm1":  unixSeconds(run.CreationTime.Add(50 * time.Minute)),
+		"backup_server=vbr01,job_name=Job,result=Success,vm=vm1": unixSeconds(retry.CreationTime.Add(20 * time.Minute)),
+	})
+	expectSeries(t, f.c, "veeam_em_replica_job_sessions_total", map[string]float64{
+		"backup_server=vbr01,job_name=Job,result=Failed,retry=false":  1,
+		"backup_server=vbr01,job_name=Job,result=Failed,retry=true":   0,
+		"backup_server=vbr01,job_name=Job,result=Success,retry=false": 0,
+		"backup_server=vbr01,job_name=Job,result=Success,retry=true":  1,
+		"backup_server=vbr01,job_name=Job,result=Warning,retry=false": 0,
+		"backup_server=vbr01,job_name=Job,result=Warning,retry=true":  0,
+	})
+}
+
+func TestSeriesExpireAfterLookback(t *testing.T) {
+	f := newFixture(t)
+	oldRun := jobRun("j1", vbr, "Old Job", t0.Add(-100*time.Hour), time.Hour, veeam.ResultFailed, false)
+	run := jobRun("j2", vbr, "Job", t0.Add(-100*time.Hour), time.Hour, veeam.ResultFailed, false)
+	later := jobRun("j3", vbr, "Job", t0.Add(-time.Hour), 30*time.Minute, veeam.ResultSuccess, false)
+	f.src.set([]veeam.ReplicaTaskSession{
+		done("t1", oldRun, "vm-old", oldRun.CreationTime, 10*time.Minute, veeam.ResultFailed),
+		done("t2", run, "vm1", run.CreationTime, 10*time.Minute, veeam.ResultFailed),
+		done("t3", later, "vm1", later.CreationTime, 10*time.Minute, veeam.ResultSuccess),
+	}, []veeam.ReplicaJobSession{later, run, oldRun})
+	f.refresh(t)
+
+	// The old sessions are an hour within the lookback: all still shown.
+	f.clock.Advance(67 * time.Hour)
+	f.refresh(t)
+	if n := len(series(t, f.c, "veeam_em_replica_task_last_completion_timestamp_seconds")); n != 3 {
+		t.Errorf("%d last completion series before expiry, want 3", n)
+	}
+
+	// Past the lookback of the old sessions, before that of the later ones.
+	f.clock.Advance(2 * time.Hour)
+	f.refresh(t)
+	expectSeries(t, f.c, "veeam_em_replica_task_sessions_total", map[string]float64{
+		"backup_server=vbr01,job_name=Job,result=Failed,vm=vm1":  1,
+		"backup_server=vbr01,job_name=Job,result=Success,vm=vm1": 1,
+		"backup_server=vbr01,job_name=Job,result=Warning,vm=vm1": 0,
+	})
+	expectSeries(t, f.c, "veeam_em_replica_task_last_completion_timestamp_seconds", map[string]float64{
+		"backup_server=vbr01,job_name=Job,result=Success,vm=vm1": unixSeconds(later.CreationTime.Add(10 * time.Minute)),
+	})
+	expectSeries(t, f.c, "veeam_em_replica_task_duration_seconds", map[string]float64{"backup_server=vbr01,job_name=Job": 2})
+	expectSeries(t, f.c, "veeam_em_replica_job_last_start_timestamp_seconds", map[string]float64{
+		"backup_server=vbr01,job_name=Job": unixSeconds(later.CreationTime),
+	})
+
+	// Past the lookback of everything: nothing but the exporter's own metrics.
+	f.clock.Advance(testLookback)
+	f.refresh(t)
+	for _, family := range deterministicMetrics {
+		if !strings.HasPrefix(family, "veeam_em_replica_") {
+			continue
+		}
+		if n := len(series(t, f.c, family)); n != 0 {
+			t.Errorf("%d %s series after the lookback, want 0", n, family)
+		}
+	}
+	if len(f.c.state.jobNames) != 0 || len(f.c.state.countedTasks) != 0 || len(f.c.state.countedJobs) != 0 {
+		t.Errorf("bookkeeping left after the lookback: %d job names, %d task UIDs, %d job UIDs",
+			len(f.c.state.jobNames), len(f.c.state.countedTasks), len(f.c.state.countedJobs))
+	}
+}
+
+// TestBookkeepingStaysWithinWindow checks that memory does not grow with
+// history: after the first refresh, only the UIDs a later window can return
+// again are remembered.
+func TestBookkeepingStaysWithinWindow(t *testing.T) {
+	f := newFixture(t)
+	var tasks []veeam.ReplicaTaskSession
+	var jobs []veeam.ReplicaJobSession
+	for h := 1; h <= 100; h++ {
+		j := jobRun("j"+strconv.Itoa(h), vbr, "Hourly", t0.Add(-time.Duration(h)*time.Hour+time.Minute), 20*time.Minute, veeam.ResultSuccess, false)
+		jobs = append(jobs, j)
+		for _, vm := range []string{"a", "b", "c"} {
+			tasks = append(tasks, done(j.UID+vm, j, vm, j.CreationTime, 10*time.Minute, veeam.ResultSuccess))
+		}
+	}
+	f.src.set(tasks, jobs)
+	f.refresh(t)
+	if got := len(f.c.state.countedTasks); got != 300 {
+		t.Fatalf("%d counted task UIDs after the first refresh, want 300", got)
+	}
+	f.refresh(t)
+	// Only the run created 59 minutes ago is within the 1h overlap.
+	if got := len(f.c.state.countedTasks); got != 3 {
+		t.Errorf("%d counted task UIDs after an incremental refresh, want 3", got)
+	}
+	if got := len(f.c.state.countedJobs); got != 1 {
+		t.Errorf("%d counted job UIDs after an incremental refresh, want 1", got)
+	}
+	if got := len(f.c.state.jobNames); got != 100 {
+		t.Errorf("%d job session names remembered, want the 100 of the lookback", got)
+	}
+	expectSeries(t, f.c, "veeam_em_replica_task_duration_seconds", map[string]float64{"backup_server=vbr01,job_name=Hourly": 300})
+}
+
+func TestSessionOrdering(t *testing.T) {
+	f := newFixture(t)
+	j := jobRun("j1", vbr, "Job", t0.Add(-time.Hour), 0, veeam.ResultNone, false)
+	// Same creation time: the greater UID is the latest, whatever the order
+	// EM returns them in.
+	a := running("a", j, "vm1", j.CreationTime.Add(5*time.Minute), veeam.TaskStatePending)
+	b := running("b", j, "vm1", j.CreationTime.Add(5*time.Minute), veeam.TaskStateInProgress)
+	// Completed without an end time: not completed.
+	noEnd := done("c", j, "vm2", j.CreationTime, time.Minute, veeam.ResultSuccess)
+	noEnd.EndTime = time.Time{}
+	// Ends before it starts (clock skew between servers): duration 0.
+	skewed := done("d", j, "vm3", j.CreationTime, time.Minute, veeam.ResultSuccess)
+	skewed.EndTime = j.CreationTime.Add(-time.Minute)
+	f.src.set([]veeam.ReplicaTaskSession{b, a, noEnd, skewed}, []veeam.ReplicaJobSession{j})
+	f.refresh(t)
+	expectSeries(t, f.c, "veeam_em_replica_task_last_state", map[string]float64{
+		"backup_server=vbr01,job_name=Job,state=Pending,vm=vm1":    0,
+		"backup_server=vbr01,job_name=Job,state=InProgress,vm=vm1": 1,
+		"backup_server=vbr01,job_name=Job,state=Completed,vm=vm1":  0,
+		"backup_server=vbr01,job_name=Job,state=Pending,vm=vm2":    0,
+		"backup_server=vbr01,job_name=Job,state=InProgress,vm=vm2": 0,
+		"backup_server=vbr01,job_name=Job,state=Completed,vm=vm2":  1,
+		"backup_server=vbr01,job_name=Job,state=Pending,vm=vm3":    0,
+		"backup_server=vbr01,job_name=Job,state=InProgress,vm=vm3": 0,
+		"backup_server=vbr01,job_name=Job,state=Completed,vm=vm3":  1,
+	})
+	expectSeries(t, f.c, "veeam_em_replica_task_last_duration_seconds", map[string]float64{
+		"backup_server=vbr01,job_name=Job,vm=vm3": 0,
+	})
+	if got := f.c.state.taskWindow.oldestRunning; !got.Equal(j.CreationTime) {
+		t.Errorf("oldest running task session %s, want %s (the one without an end time)", got, j.CreationTime)
+	}
+}

@@ -1,0 +1,515 @@
+package veeam
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"path"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/go-kit/log"
+	"github.com/go-kit/log/level"
+)
+
+const (
+	defaultPageSize     = 1000
+	defaultMaxBodyBytes = 256 << 20
+	// smallBodyLimit bounds the documents read besides query pages (Error,
+	// LogonSession) and how much of an unread body is drained so that its
+	// connection can be reused.
+	smallBodyLimit = 64 << 10
+	sessionHeader  = "X-RestSvcSessionId"
+)
+
+// Config says how to reach Enterprise Manager and how to log on.
+type Config struct {
+	URL      string // base URL, e.g. "https://em.example.com:9398", with or without a trailing "/" or "/api"
+	Username string
+	// Password is called at every logon attempt, so a rotated password file
+	// is picked up without a restart.
+	Password func() (string, error)
+	// CAFile is a PEM bundle trusted in addition to the system roots.
+	CAFile string
+	// RootCAs, when set, is the only pool trusted; CAFile is then ignored.
+	RootCAs            *x509.CertPool
+	InsecureSkipVerify bool
+	PageSize           int               // entities per query page; 1000 when 0
+	MaxBodyBytes       int64             // largest response body accepted; 256 MiB when 0
+	Transport          http.RoundTripper // replaces the client's own transport and its TLS settings
+	Logger             log.Logger        // nil logs nothing
+}
+
+// Client talks to the Enterprise Manager REST API. It logs on when first
+// needed, keeps the logon session across calls, and logs on again once when
+// EM rejects it. It is safe for concurrent use.
+type Client struct {
+	base     string // scheme://host[:port][/prefix], without "/api"
+	username string
+	password func() (string, error)
+	pageSize int
+	maxPages int
+	maxBody  int64
+	http     *http.Client
+	logger   log.Logger
+
+	mu      sync.Mutex
+	session *logonSession // nil when not logged on
+	logon   *logonCall    // the logon in flight, if any
+
+	logons, logonFailures, logoffs, requests atomic.Uint64
+}
+
+// logonSession is one logon to EM. Sessions are compared by pointer: a
+// goroutine whose token was rejected knows another goroutine has already
+// logged on again when the current session is a different one.
+type logonSession struct {
+	token string // X-RestSvcSessionId
+	id    string // SessionId, names the session to delete at logoff
+}
+
+// logonCall lets goroutines that need a session while a logon is in flight
+// wait for it and share its outcome instead of logging on themselves.
+type logonCall struct {
+	done    chan struct{}
+	session *logonSession
+	err     error
+}
+
+// New checks cfg and builds a client. It does not contact EM.
+func New(cfg Config) (*Client, error) {
+	base, err := baseURL(cfg.URL)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case cfg.Username == "":
+		return nil, errors.New("EM username is required")
+	case strings.Contains(cfg.Username, ":"):
+		return nil, errors.New("EM username must not contain ':', which HTTP Basic authentication cannot carry")
+	case cfg.Password == nil:
+		return nil, errors.New("EM password source is required")
+	case cfg.PageSize < 0:
+		return nil, fmt.Errorf("page size %d is negative", cfg.PageSize)
+	case cfg.MaxBodyBytes < 0:
+		return nil, fmt.Errorf("maximum body size %d is negative", cfg.MaxBodyBytes)
+	}
+	tc, err := tlsConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	transport := cfg.Transport
+	if transport == nil {
+		transport = newTransport(tc)
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = log.NewNopLogger()
+	}
+	if cfg.InsecureSkipVerify {
+		level.Warn(logger).Log("msg", "TLS certificate verification of Enterprise Manager is disabled: the connection and the credentials can be intercepted")
+	}
+	c := &Client{
+		base:     base,
+		username: cfg.Username,
+		password: cfg.Password,
+		pageSize: cfg.PageSize,
+		maxPages: defaultMaxPages,
+		maxBody:  cfg.MaxBodyBytes,
+		http: &http.Client{
+			Transport: transport,
+			// EM does not redirect; following one could hand the session
+			// token to another host, and a login page behind a redirect is
+			// better reported as what it is.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		logger: logger,
+	}
+	if c.pageSize == 0 {
+		c.pageSize = defaultPageSize
+	}
+	if c.maxBody == 0 {
+		c.maxBody = defaultMaxBodyBytes
+	}
+	return c, nil
+}
+
+// baseURL checks the configured URL and strips what New adds itself.
+func baseURL(raw string) (string, error) {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil {
+		// The inner error only: the URL itself could carry a password.
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		return "", fmt.Errorf("EM URL cannot be parsed: %w", err)
+	}
+	scheme := strings.ToLower(u.Scheme)
+	switch {
+	case scheme != "https" && scheme != "http":
+		return "", fmt.Errorf("EM URL must start with https:// or http://, got scheme %q", u.Scheme)
+	case u.User != nil:
+		return "", errors.New("EM URL must not carry credentials: set the username and the password source instead")
+	case u.Host == "":
+		return "", errors.New("EM URL has no host")
+	case u.RawQuery != "" || u.Fragment != "":
+		return "", errors.New("EM URL must not have a query or a fragment")
+	}
+	prefix := strings.TrimRight(u.EscapedPath(), "/")
+	if len(prefix) >= 4 && strings.EqualFold(prefix[len(prefix)-4:], "/api") {
+		prefix = prefix[:len(prefix)-4]
+	}
+	return scheme + "://" + u.Host + prefix, nil
+}
+
+// Stats returns the client's counters: successful logons, failed logon
+// attempts whatever their cause, logoffs, and HTTP requests sent (logons and
+// logoffs included).
+func (c *Client) Stats() Stats {
+	return Stats{
+		Logons:        c.logons.Load(),
+		LogonFailures: c.logonFailures.Load(),
+		Logoffs:       c.logoffs.Load(),
+		Requests:      c.requests.Load(),
+	}
+}
+
+// Logon makes sure the client holds a logon session, logging on if it has
+// none. Calls log on by themselves when needed; Logon lets a caller check the
+// credentials early.
+func (c *Client) Logon(ctx context.Context) error {
+	_, err := c.sessionFor(ctx, nil)
+	return err
+}
+
+// Logoff ends the logon session on EM and forgets it; it does nothing when
+// the client is not logged on. The session is forgotten even when EM cannot
+// be reached: it then expires on EM after 15 minutes idle.
+func (c *Client) Logoff(ctx context.Context) error {
+	const op = "logoff"
+	s, err := c.takeSession(ctx)
+	if err != nil || s == nil {
+		return err
+	}
+	if s.id == "" {
+		return errors.New("logoff: EM's logon answer named no session to delete; it will expire after 15 minutes idle")
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, c.base+"/api/logonSessions/"+url.PathEscape(s.id), nil)
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	req.Header.Set(sessionHeader, s.token)
+	resp, err := c.send(ctx, op, req)
+	if err != nil {
+		return err
+	}
+	defer discard(resp.Body)
+	switch resp.StatusCode {
+	case http.StatusNoContent:
+		c.logoffs.Add(1)
+		level.Debug(c.logger).Log("msg", "Logged off from Enterprise Manager")
+		return nil
+	case http.StatusUnauthorized:
+		// EM answers 401 for a token it no longer knows: the session has
+		// already expired, which is what logging off was for.
+		return nil
+	}
+	return statusError(op, resp)
+}
+
+// takeSession removes the current session from the client, after any logon
+// in flight has finished so that it cannot install a session behind Logoff.
+func (c *Client) takeSession(ctx context.Context) (*logonSession, error) {
+	for {
+		c.mu.Lock()
+		call := c.logon
+		if call == nil {
+			s := c.session
+			c.session = nil
+			c.mu.Unlock()
+			return s, nil
+		}
+		c.mu.Unlock()
+		select {
+		case <-call.done:
+		case <-ctx.Done():
+			return nil, requestError(ctx, "logoff: wait for the logon in flight", ctx.Err())
+		}
+	}
+}
+
+// sessionFor returns the session to send a request with. rejected is the
+// session whose token EM has just refused, or nil. Only one logon runs at a
+// time; goroutines arriving meanwhile share its result, and a goroutine whose
+// rejected session was already replaced uses the replacement.
+func (c *Client) sessionFor(ctx context.Context, rejected *logonSession) (*logonSession, error) {
+	c.mu.Lock()
+	if c.session != nil && c.session != rejected {
+		s := c.session
+		c.mu.Unlock()
+		return s, nil
+	}
+	// The current session is absent or known dead: no later call should
+	// send its token.
+	c.session = nil
+	if call := c.logon; call != nil {
+		c.mu.Unlock()
+		select {
+		case <-call.done:
+			return call.session, call.err
+		case <-ctx.Done():
+			return nil, requestError(ctx, "logon: wait for the logon in flight", ctx.Err())
+		}
+	}
+	call := &logonCall{done: make(chan struct{})}
+	c.logon = call
+	c.mu.Unlock()
+	c.lead(ctx, call)
+	return call.session, call.err
+}
+
+// lead runs the logon that call stands for. The deferred release keeps the
+// waiting goroutines from hanging even if the password source panics.
+func (c *Client) lead(ctx context.Context, call *logonCall) {
+	defer func() {
+		if call.session == nil && call.err == nil {
+			call.err = errors.New("logon: did not complete")
+		}
+		c.mu.Lock()
+		c.logon = nil
+		if call.err == nil {
+			c.session = call.session
+		}
+		c.mu.Unlock()
+		close(call.done)
+	}()
+	call.session, call.err = c.logOn(ctx)
+}
+
+func (c *Client) logOn(ctx context.Context) (*logonSession, error) {
+	s, err := c.postLogon(ctx)
+	if err != nil {
+		c.logonFailures.Add(1)
+		return nil, err
+	}
+	c.logons.Add(1)
+	level.Debug(c.logger).Log("msg", "Logged on to Enterprise Manager", "user", c.username)
+	return s, nil
+}
+
+func (c *Client) postLogon(ctx context.Context) (*logonSession, error) {
+	const op = "logon"
+	password, err := c.password()
+	if err != nil {
+		return nil, fmt.Errorf("%s: read password: %w", op, err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/api/sessionMngr/?v=latest", nil)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	req.SetBasicAuth(c.username, password)
+	resp, err := c.send(ctx, op, req)
+	if err != nil {
+		return nil, err
+	}
+	defer discard(resp.Body)
+	switch resp.StatusCode {
+	case http.StatusCreated:
+	case http.StatusUnauthorized:
+		return nil, &AuthError{Message: readEMError(resp.Body).Message}
+	default:
+		return nil, statusError(op, resp)
+	}
+	token := strings.TrimSpace(resp.Header.Get(sessionHeader))
+	if token == "" {
+		return nil, fmt.Errorf("%s: EM answered 201 without an %s header", op, sessionHeader)
+	}
+	id, err := decodeLogonSession(newCappedReader(resp.Body, smallBodyLimit))
+	if err != nil {
+		// The token works without the id; only Logoff needs it.
+		level.Warn(c.logger).Log("msg", "Cannot read the logon session id from EM's answer; the session cannot be logged off", "err", err)
+	}
+	return &logonSession{token: token, id: id}, nil
+}
+
+// xmlLogonSession is the part of EM's LogonSession document the client uses.
+type xmlLogonSession struct {
+	SessionID string    `xml:"SessionId"`
+	Links     []xmlLink `xml:"Links>Link"`
+}
+
+// decodeLogonSession returns the id of the session to delete at logoff:
+// SessionId, or else the last path segment of the Delete link. The link's
+// host is not used because EM writes its own idea of its name there.
+func decodeLogonSession(r io.Reader) (string, error) {
+	var x xmlLogonSession
+	if err := xml.NewDecoder(r).Decode(&x); err != nil {
+		return "", fmt.Errorf("decode LogonSession: %w", err)
+	}
+	if id := strings.TrimSpace(x.SessionID); id != "" {
+		return id, nil
+	}
+	for _, l := range x.Links {
+		if strings.TrimSpace(l.Rel) != "Delete" {
+			continue
+		}
+		u, err := url.Parse(strings.TrimSpace(l.Href))
+		if err != nil {
+			return "", fmt.Errorf("LogonSession Delete link: %w", err)
+		}
+		if id := path.Base(u.Path); id != "." && id != "/" {
+			return id, nil
+		}
+	}
+	return "", errors.New("LogonSession has neither a SessionId nor a Delete link")
+}
+
+// authorized sends a request with the session token, logging on first when
+// the client has no session. When EM rejects the token it logs on again once
+// and retries once; a second rejection is the caller's to report.
+func (c *Client) authorized(ctx context.Context, op, method, target string) (*http.Response, error) {
+	s, err := c.sessionFor(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.sendWithToken(ctx, op, method, target, s.token)
+	if err != nil || resp.StatusCode != http.StatusUnauthorized {
+		return resp, err
+	}
+	discard(resp.Body)
+	s, err = c.sessionFor(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	return c.sendWithToken(ctx, op, method, target, s.token)
+}
+
+func (c *Client) sendWithToken(ctx context.Context, op, method, target, token string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, target, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	req.Header.Set(sessionHeader, token)
+	return c.send(ctx, op, req)
+}
+
+func (c *Client) send(ctx context.Context, op string, req *http.Request) (*http.Response, error) {
+	req.Header.Set("Accept", "application/xml")
+	c.requests.Add(1)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, requestError(ctx, op, err)
+	}
+	return resp, nil
+}
+
+// requestError classifies a failed exchange: a deadline or network timeout
+// becomes a *TimeoutError, anything else is wrapped with op. The URL that
+// net/http puts in its errors is dropped because op already names the call.
+func requestError(ctx context.Context, op string, err error) error {
+	timedOut := errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded)
+	var nerr net.Error
+	if errors.As(err, &nerr) && nerr.Timeout() {
+		timedOut = true
+	}
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		err = uerr.Err
+	}
+	if timedOut {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) && !errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("%w: %w", context.DeadlineExceeded, err)
+		}
+		return &TimeoutError{Op: op, Err: err}
+	}
+	if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
+		return fmt.Errorf("%s: %w: %w", op, ctxErr, err)
+	}
+	return fmt.Errorf("%s: %w", op, certificateHint(err))
+}
+
+// emErrorDoc is EM's Error document, sent with every 4xx and 5xx answer.
+type emErrorDoc struct {
+	XMLName    xml.Name
+	Message    string `xml:"Message,attr"`
+	StatusCode string `xml:"StatusCode,attr"`
+	Status     string `xml:"Status,attr"`
+}
+
+// readEMError reads a bounded part of an error answer's body and returns EM's
+// Error document, or a zero one when the body is something else.
+func readEMError(body io.Reader) emErrorDoc {
+	var doc emErrorDoc
+	err := xml.NewDecoder(io.LimitReader(body, smallBodyLimit)).Decode(&doc)
+	if err != nil || doc.XMLName.Local != "Error" {
+		return emErrorDoc{}
+	}
+	doc.Message = strings.TrimSpace(doc.Message)
+	doc.Status = strings.TrimSpace(doc.Status)
+	return doc
+}
+
+// statusError turns an unexpected answer into a typed error carrying EM's
+// message. It reads from resp.Body; the caller still closes it.
+func statusError(op string, resp *http.Response) error {
+	doc := readEMError(resp.Body)
+	if resp.StatusCode == http.StatusForbidden {
+		return &PermissionError{Op: op, Message: doc.Message}
+	}
+	status := doc.Status
+	if status == "" {
+		status = http.StatusText(resp.StatusCode)
+	}
+	return &APIError{Op: op, StatusCode: resp.StatusCode, Status: status, Message: doc.Message}
+}
+
+// discard drains a bounded part of what is left of a body, so that its
+// connection can be reused, and closes it. Errors are ignored on purpose:
+// the answer has already been taken, and a failed drain only costs the
+// connection.
+func discard(body io.ReadCloser) {
+	_, _ = io.CopyN(io.Discard, body, smallBodyLimit)
+	_ = body.Close()
+}
+
+// cappedReader fails with *BodyTooLargeError once more than limit bytes have
+// been read, instead of silently truncating like io.LimitReader would.
+type cappedReader struct {
+	r     io.Reader
+	limit int64
+	n     int64 // bytes read so far, at most limit+1
+}
+
+func newCappedReader(r io.Reader, limit int64) *cappedReader {
+	return &cappedReader{r: r, limit: limit}
+}
+
+func (c *cappedReader) Read(p []byte) (int, error) {
+	if c.n > c.limit {
+		return 0, &BodyTooLargeError{Limit: c.limit}
+	}
+	// Reading one byte past the limit tells a body of exactly limit bytes
+	// from a longer one.
+	if room := c.limit - c.n; int64(len(p)) > room {
+		p = p[:room]
+	}
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	if c.n > c.limit {
+		return n - int(c.n-c.limit), &BodyTooLargeError{Limit: c.limit}
+	}
+	return n, err
+}
+
+// bytesRead is how much of the body was read, the byte past the cap excluded.
+func (c *cappedReader) bytesRead() int64 {
+	return min(c.n, c.limit)
+}

@@ -1,0 +1,184 @@
+package emsim
+
+import (
+	"slices"
+	"sort"
+	"sync"
+	"time"
+)
+
+// dataset holds every planned session, generated run by run from the seed.
+// It is extended as the clock moves, so a demo can run for days and a test
+// can jump hours ahead; sessions are never re-planned.
+type dataset struct {
+	seed int64
+	topo Topology
+	jobs []*replicaJob
+
+	mu sync.RWMutex
+	// generatedUntil: every run scheduled before it is planned, with its
+	// retries.
+	generatedUntil time.Time
+	tasks          []*taskRun // sorted by compareTasks
+	runs           []*jobRun  // sorted by compareRuns
+}
+
+func newDataset(seed int64, topo Topology, now time.Time) *dataset {
+	d := &dataset{seed: seed, topo: topo, jobs: buildEstate(seed, topo), generatedUntil: now.Add(-topo.History)}
+	d.extend(now.Add(d.lookahead()), now)
+	return d
+}
+
+// lookahead is how far past the requested time the dataset is planned, so
+// that a steadily moving clock takes the write lock rarely.
+func (d *dataset) lookahead() time.Duration {
+	return max(d.topo.JobInterval, time.Hour)
+}
+
+// ensure plans every run scheduled up to t. now is the clock's time, which
+// decides what the retention drops.
+func (d *dataset) ensure(t, now time.Time) {
+	d.mu.RLock()
+	planned := t.Before(d.generatedUntil)
+	d.mu.RUnlock()
+	if planned {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if t.Before(d.generatedUntil) {
+		return
+	}
+	d.extend(t.Add(d.lookahead()), now)
+}
+
+// extend plans the runs scheduled in [generatedUntil, until). The caller
+// holds the write lock (or is the constructor).
+func (d *dataset) extend(until, now time.Time) {
+	from := d.generatedUntil
+	var runs []*jobRun
+	var tasks []*taskRun
+	interval := int64(d.topo.JobInterval)
+	for _, j := range d.jobs {
+		offset := int64(j.offset)
+		for slot := ceilDiv(from.UnixNano()-offset, interval); ; slot++ {
+			start := time.Unix(0, slot*interval+offset).UTC()
+			if !start.Before(until) {
+				break
+			}
+			for _, r := range d.planSlot(j, slot, start) {
+				runs = append(runs, r)
+				tasks = append(tasks, r.tasks...)
+			}
+		}
+	}
+	d.tasks = appendSorted(d.tasks, tasks, from, taskCreation, compareTasks)
+	d.runs = appendSorted(d.runs, runs, from, runCreation, compareRuns)
+	d.generatedUntil = until
+	if d.topo.Retention > 0 {
+		cutoff := now.Add(-d.topo.Retention)
+		d.tasks = dropBefore(d.tasks, cutoff, taskCreation)
+		d.runs = dropBefore(d.runs, cutoff, runCreation)
+	}
+}
+
+// planSlot plans the scheduled run of job j in one slot and the retries
+// that follow it while VMs keep failing.
+func (d *dataset) planSlot(j *replicaJob, slot int64, start time.Time) []*jobRun {
+	run := d.planRun(j, slot, 0, start, j.vms)
+	runs := []*jobRun{run}
+	for attempt := 1; attempt <= d.topo.MaxRetries; attempt++ {
+		var failed []*virtualMachine
+		for _, t := range run.tasks {
+			if t.result == resultFailed {
+				failed = append(failed, t.vm)
+			}
+		}
+		if len(failed) == 0 {
+			break
+		}
+		run = d.planRun(j, slot, attempt, run.end.Add(d.topo.RetryDelay), failed)
+		runs = append(runs, run)
+	}
+	return runs
+}
+
+func (d *dataset) planRun(j *replicaJob, slot int64, attempt int, notBefore time.Time, vms []*virtualMachine) *jobRun {
+	st := newStream(d.seed, kindRun, int64(j.index), slot, int64(attempt))
+	r := &jobRun{id: st.guid(), job: j, attempt: attempt, padded: st.intn(8) == 0}
+	r.creation = truncateDigits(notBefore.Add(st.between(time.Second, 6*time.Second)), st.intn(7))
+
+	failRate, warnRate := d.topo.FailureRate, d.topo.WarningRate
+	if attempt > 0 {
+		failRate = d.topo.RetryFailureRate
+		warnRate = min(warnRate, 1-failRate)
+	}
+	block := make([]taskRun, len(vms))
+	r.tasks = make([]*taskRun, len(vms))
+	cursor, lastEnd := r.creation, r.creation
+	for i, vm := range vms {
+		ts := newStream(d.seed, kindTask, int64(j.index), slot, int64(attempt), int64(vm.index))
+		t := &block[i]
+		cursor = cursor.Add(time.Second + ts.between(0, d.topo.TaskStagger))
+		duration := ts.between(d.topo.TaskDurationMin, d.topo.TaskDurationMax)
+		*t = taskRun{id: ts.guid(), run: r, vm: vm, creation: truncateDigits(cursor, ts.intn(7)), padded: ts.intn(8) == 0}
+		t.working = t.creation.Add(min(ts.between(time.Second, 5*time.Second), duration/3))
+		t.end = truncateDigits(t.creation.Add(duration), ts.intn(7))
+		switch p := ts.float(); {
+		case p < failRate:
+			t.result, t.reason = resultFailed, failureReasons[ts.intn(len(failureReasons))]
+		case p < failRate+warnRate:
+			t.result, t.reason = resultWarning, warningReasons[ts.intn(len(warningReasons))]
+		default:
+			t.result = resultSuccess
+		}
+		if t.end.After(lastEnd) {
+			lastEnd = t.end
+		}
+		r.result = max(r.result, t.result)
+		r.tasks[i] = t
+	}
+	r.end = truncateDigits(lastEnd.Add(st.between(2*time.Second, 10*time.Second)), st.intn(7))
+	return r
+}
+
+var digitUnits = [...]time.Duration{time.Second, 100 * time.Millisecond, 10 * time.Millisecond, time.Millisecond,
+	100 * time.Microsecond, 10 * time.Microsecond, time.Microsecond}
+
+// truncateDigits keeps 0 to 6 fractional digits of the seconds.
+func truncateDigits(t time.Time, digits int) time.Time {
+	return t.Truncate(digitUnits[digits])
+}
+
+func ceilDiv(a, b int64) int64 {
+	q := a / b
+	if a%b > 0 {
+		q++
+	}
+	return q
+}
+
+// appendSorted appends fresh items, all created at or after from, to a
+// sorted collection. Only the tail created at or after from can interleave
+// with them (retries of earlier runs), so only the tail is re-sorted.
+func appendSorted[T any](sorted, fresh []T, from time.Time, creation func(T) time.Time, cmp func(a, b T) int) []T {
+	tail := sort.Search(len(sorted), func(i int) bool { return !creation(sorted[i]).Before(from) })
+	out := append(sorted, fresh...)
+	slices.SortFunc(out[tail:], cmp)
+	return out
+}
+
+// dropBefore removes the items created before cutoff, copying the rest so
+// the dropped ones can be freed.
+func dropBefore[T any](sorted []T, cutoff time.Time, creation func(T) time.Time) []T {
+	i := sort.Search(len(sorted), func(i int) bool { return !creation(sorted[i]).Before(cutoff) })
+	if i == 0 {
+		return sorted
+	}
+	return slices.Clone(sorted[i:])
+}
+
+// existing returns the sessions created at or before t.
+func existing[T any](sorted []T, t time.Time, creation func(T) time.Time) []T {
+	return sorted[:sort.Search(len(sorted), func(i int) bool { return creation(sorted[i]).After(t) })]
+}

@@ -1,0 +1,62 @@
+package emsim
+
+import "fmt"
+
+// The hard names exercise every escaping path between EM and a Prometheus
+// label: XML attribute escaping, filter quoting, '@' in job names (which
+// breaks naive parsing of "<job>@<timestamp>"), separators of the filter
+// grammar, backslashes and non-ASCII text.
+var (
+	hardServerNames = []string{"vbr01.corp.local", "vbr-zürich-02.corp.local"}
+	hardJobNames    = []string{
+		"Replica@DR site",
+		`SQL "Tier-1", prod; nightly`,
+		`Réplica Genève\Dépôt <B> & C`,
+	}
+	hardVMNames = []string{
+		`fs01, "legacy"`,
+		"app;db",
+		`C:\share\vm`,
+		"Zürich-DC",
+		"数据库-01",
+		"web & <api>",
+	}
+)
+
+// HardNames returns the awkward backup server, job and VM names that
+// TestTopology and DemoTopology contain, so tests can assert that each one
+// survives the trip through the exporter verbatim.
+func HardNames() (backupServers, jobs, vms []string) {
+	return append([]string(nil), hardServerNames...),
+		append([]string(nil), hardJobNames...),
+		append([]string(nil), hardVMNames...)
+}
+
+func serverName(index int) string {
+	return fmt.Sprintf("vbr%02d.corp.local", index+1)
+}
+
+func jobName(index int) string {
+	return fmt.Sprintf("Replication Job %d", index+1)
+}
+
+var vmRoles = []string{"app", "web", "sql", "dc", "fs", "exch", "rds", "erp"}
+
+func vmName(index int) string {
+	return fmt.Sprintf("%s%03d", vmRoles[index%len(vmRoles)], index/len(vmRoles)+1)
+}
+
+var warningReasons = []string{
+	"Changed block tracking cannot be enabled: one or more VM disks are independent.",
+	"Unable to truncate transaction logs: the guest OS did not answer within 300 seconds.",
+	"Replica disk is almost full: 4% of free space left on datastore \"ds-replica-02\".",
+	"VM is running on a snapshot older than 7 days; consolidate it to keep replication fast.",
+}
+
+var failureReasons = []string{
+	"Error: Failed to create VM snapshot. Timed out waiting for the operation to complete.",
+	"Error: Cannot connect to the target host: the remote side closed the connection.",
+	"Error: Not enough storage on the target datastore \"ds-replica-01\" to create the replica.",
+	"Error: Unable to process the VM: the source VM was not found in the inventory.",
+	"Error: Failed to open VDDK disk [ds01] vm/vm.vmdk; NFC storage connection is unavailable.",
+}

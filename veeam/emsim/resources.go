@@ -1,0 +1,40 @@
+package emsim
+
+// UIDs and Hrefs of the EM resources the simulator renders. Hrefs are built
+// from the address the client used, as EM builds them from its own host name.
+
+const (
+	replicaJobType = "Replica"
+	uidPrefix      = "urn:veeam:"
+)
+
+func taskUID(t *taskRun) string        { return uidPrefix + "ReplicaTaskSession:" + t.id.String() }
+func runUID(r *jobRun) string          { return uidPrefix + "ReplicaJobSession:" + r.id.String() }
+func jobUID(j *replicaJob) string      { return uidPrefix + "Job:" + j.id.String() }
+func serverUID(b *backupServer) string { return uidPrefix + "BackupServer:" + b.id.String() }
+
+func taskHref(base string, t *taskRun) string {
+	return base + "/api/replicaTaskSessions/" + t.id.String()
+}
+
+func runHref(base string, r *jobRun) string {
+	return base + "/api/replicaSessions/" + r.id.String()
+}
+
+func jobHref(base string, j *replicaJob) string {
+	return base + "/api/jobs/" + j.id.String()
+}
+
+func serverHref(base string, b *backupServer) string {
+	return base + "/api/backupServers/" + b.id.String()
+}
+
+func replicaPointHref(base string, t *taskRun) string {
+	return base + "/api/vmReplicaPoints/" + t.id.derived(kindReplicaPoint).String() + entityFormat
+}
+
+func logonSessionHref(base, id string) string {
+	return base + "/api/logonSessions/" + id
+}
+
+const entityFormat = "?format=Entity"

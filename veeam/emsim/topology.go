@@ -1,0 +1,184 @@
+package emsim
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Topology describes the Veeam estate behind the simulated Enterprise
+// Manager and how its replica jobs behave.
+type Topology struct {
+	BackupServers int
+	JobsPerServer int
+	// VMsPerJob is the largest number of VMs in a job; each job gets a
+	// deterministic count between MinVMsPerJob and VMsPerJob.
+	VMsPerJob    int
+	MinVMsPerJob int // 0 means VMsPerJob
+
+	// JobInterval is the schedule of every job; jobs start at evenly
+	// spread offsets within the interval.
+	JobInterval time.Duration
+	// History is how far before the clock's time at construction the
+	// first runs start.
+	History time.Duration
+	// Retention drops sessions created longer ago than this as the clock
+	// moves, as EM's own history retention does; 0 keeps everything.
+	Retention time.Duration
+
+	// TaskStagger is the largest gap between the creation of one task
+	// session of a run and the next.
+	TaskStagger                      time.Duration
+	TaskDurationMin, TaskDurationMax time.Duration
+
+	// FailureRate and WarningRate are the chances that a task of a
+	// scheduled run ends Failed or Warning.
+	FailureRate, WarningRate float64
+	// RetryFailureRate is the chance that a retried VM fails again.
+	RetryFailureRate float64
+	// MaxRetries is how many retry job sessions follow a run with failed
+	// tasks, each for the VMs that failed in the attempt before.
+	MaxRetries int
+	RetryDelay time.Duration
+
+	// WithHardNames gives the first servers, jobs and VMs the names that
+	// HardNames returns.
+	WithHardNames bool
+}
+
+// TestTopology is small and realistic: two backup servers with three hourly
+// jobs each, two to four VMs per job, two days of history, and every hard
+// name.
+func TestTopology() Topology {
+	return Topology{
+		BackupServers:    2,
+		JobsPerServer:    3,
+		VMsPerJob:        4,
+		MinVMsPerJob:     2,
+		JobInterval:      time.Hour,
+		History:          48 * time.Hour,
+		TaskStagger:      20 * time.Second,
+		TaskDurationMin:  time.Minute,
+		TaskDurationMax:  15 * time.Minute,
+		FailureRate:      0.1,
+		WarningRate:      0.1,
+		RetryFailureRate: 0.3,
+		MaxRetries:       2,
+		RetryDelay:       5 * time.Minute,
+		WithHardNames:    true,
+	}
+}
+
+// DemoTopology suits a real-time clock: eight jobs every four minutes start
+// thirty seconds apart and their tasks last 10 to 90 seconds, so task
+// sessions start and complete in every minute and counters rise between two
+// scrapes a minute apart.
+func DemoTopology() Topology {
+	return Topology{
+		BackupServers:    2,
+		JobsPerServer:    4,
+		VMsPerJob:        4,
+		MinVMsPerJob:     2,
+		JobInterval:      4 * time.Minute,
+		History:          24 * time.Hour,
+		Retention:        48 * time.Hour,
+		TaskStagger:      10 * time.Second,
+		TaskDurationMin:  10 * time.Second,
+		TaskDurationMax:  90 * time.Second,
+		FailureRate:      0.08,
+		WarningRate:      0.1,
+		RetryFailureRate: 0.3,
+		MaxRetries:       2,
+		RetryDelay:       time.Minute,
+		WithHardNames:    true,
+	}
+}
+
+// ScaleTopology is a large site: 4 backup servers with 25 hourly jobs of 40
+// VMs each (4,000 VMs), 48 hours of history, about 200,000 task sessions.
+func ScaleTopology() Topology {
+	return Topology{
+		BackupServers:    4,
+		JobsPerServer:    25,
+		VMsPerJob:        40,
+		JobInterval:      time.Hour,
+		History:          48 * time.Hour,
+		TaskStagger:      15 * time.Second,
+		TaskDurationMin:  2 * time.Minute,
+		TaskDurationMax:  30 * time.Minute,
+		FailureRate:      0.02,
+		WarningRate:      0.05,
+		RetryFailureRate: 0.3,
+		MaxRetries:       2,
+		RetryDelay:       10 * time.Minute,
+		WithHardNames:    true,
+	}
+}
+
+const minTaskDuration = 2 * time.Second
+
+func (t Topology) minVMs() int {
+	if t.MinVMsPerJob == 0 {
+		return t.VMsPerJob
+	}
+	return t.MinVMsPerJob
+}
+
+func (t Topology) validate() error {
+	var errs []error
+	positive := func(name string, v int) {
+		if v <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be positive, got %d", name, v))
+		}
+	}
+	positive("BackupServers", t.BackupServers)
+	positive("JobsPerServer", t.JobsPerServer)
+	positive("VMsPerJob", t.VMsPerJob)
+	if t.MinVMsPerJob < 0 || t.MinVMsPerJob > t.VMsPerJob {
+		errs = append(errs, fmt.Errorf("MinVMsPerJob must be between 0 and VMsPerJob (%d), got %d", t.VMsPerJob, t.MinVMsPerJob))
+	}
+	if t.JobInterval <= 0 {
+		errs = append(errs, errors.New("JobInterval must be positive"))
+	}
+	if t.History < 0 || t.Retention < 0 || t.RetryDelay < 0 || t.TaskStagger < 0 {
+		errs = append(errs, errors.New("History, Retention, RetryDelay and TaskStagger must not be negative"))
+	}
+	if t.Retention > 0 && t.Retention < t.History {
+		errs = append(errs, fmt.Errorf("Retention (%v) must not be shorter than History (%v)", t.Retention, t.History))
+	}
+	// Below two seconds the Pending phase and the timestamp truncation
+	// could reorder a task's creation, start and end.
+	if t.TaskDurationMin < minTaskDuration || t.TaskDurationMax < t.TaskDurationMin {
+		errs = append(errs, fmt.Errorf("need %v <= TaskDurationMin <= TaskDurationMax, got %v and %v", minTaskDuration, t.TaskDurationMin, t.TaskDurationMax))
+	}
+	rates := []struct {
+		name  string
+		value float64
+	}{{"FailureRate", t.FailureRate}, {"WarningRate", t.WarningRate}, {"RetryFailureRate", t.RetryFailureRate}}
+	for _, r := range rates {
+		if r.value < 0 || r.value > 1 {
+			errs = append(errs, fmt.Errorf("%s must be between 0 and 1, got %v", r.name, r.value))
+		}
+	}
+	if t.FailureRate+t.WarningRate > 1 {
+		errs = append(errs, fmt.Errorf("FailureRate + WarningRate must not exceed 1, got %v", t.FailureRate+t.WarningRate))
+	}
+	if t.MaxRetries < 0 {
+		errs = append(errs, fmt.Errorf("MaxRetries must not be negative, got %d", t.MaxRetries))
+	}
+	if t.WithHardNames && len(errs) == 0 {
+		jobs := t.BackupServers * t.JobsPerServer
+		switch {
+		case t.BackupServers < len(hardServerNames):
+			errs = append(errs, fmt.Errorf("the hard names need at least %d backup servers", len(hardServerNames)))
+		case jobs < len(hardJobNames):
+			errs = append(errs, fmt.Errorf("the hard names need at least %d jobs", len(hardJobNames)))
+		case jobs*t.minVMs() < len(hardVMNames):
+			errs = append(errs, fmt.Errorf("the hard names need room for %d VMs in the smallest jobs", len(hardVMNames)))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("invalid topology: %w", errors.Join(errs...))
+	}
+	return nil
+}

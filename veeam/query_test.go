@@ -1,0 +1,268 @@
+package veeam
+
+import (
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestFilterEncode(t *testing.T) {
+	cases := []struct {
+		name   string
+		filter Filter
+		want   string // raw query-string form
+		means  string // what EM reads after percent-decoding
+	}{
+		{
+			name:   "time",
+			filter: Filter{{"CreationTime", OpGreaterOrEqual, "2025-08-15T06:00:00Z"}},
+			want:   "CreationTime%3E%3D%222025-08-15T06%3A00%3A00Z%22",
+			means:  `CreationTime>="2025-08-15T06:00:00Z"`,
+		},
+		{
+			name:   "space is %20, never +",
+			filter: Filter{{"JobName", OpEqual, "Replication Job 2"}},
+			want:   "JobName%3D%3D%22Replication%20Job%202%22",
+			means:  `JobName=="Replication Job 2"`,
+		},
+		{
+			name:   "inner quotes are doubled",
+			filter: Filter{{"JobName", OpNotEqual, `SQL "Tier-1"`}},
+			want:   "JobName%21%3D%22SQL%20%22%22Tier-1%22%22%22",
+			means:  `JobName!="SQL ""Tier-1"""`,
+		},
+		{
+			name:   "separators and URL syntax inside a value",
+			filter: Filter{{"VmDisplayName", OpEqual, "a;b,c&d+e#f%g=h?i/j"}},
+			want:   "VmDisplayName%3D%3D%22a%3Bb%2Cc%26d%2Be%23f%25g%3Dh%3Fi%2Fj%22",
+			means:  `VmDisplayName=="a;b,c&d+e#f%g=h?i/j"`,
+		},
+		{
+			name:   "non-ASCII as UTF-8 bytes",
+			filter: Filter{{"BackupServerName", OpEqual, "vbr-zürich 数据"}},
+			want:   "BackupServerName%3D%3D%22vbr-z%C3%BCrich%20%E6%95%B0%E6%8D%AE%22",
+			means:  `BackupServerName=="vbr-zürich 数据"`,
+		},
+		{
+			name:   "unreserved characters stay",
+			filter: Filter{{"Name", OpLess, "A-z_0.9~"}},
+			want:   "Name%3C%22A-z_0.9~%22",
+			means:  `Name<"A-z_0.9~"`,
+		},
+		{
+			name:   "empty value",
+			filter: Filter{{"Reason", OpEqual, ""}},
+			want:   "Reason%3D%3D%22%22",
+			means:  `Reason==""`,
+		},
+		{
+			name: "conditions are joined by a literal ;",
+			filter: Filter{
+				{"Result", OpGreater, "Success"},
+				{"VmDisplayName", OpLessOrEqual, "app;db"},
+				{"State", OpEqual, "Completed"},
+			},
+			want:  "Result%3E%22Success%22;VmDisplayName%3C%3D%22app%3Bdb%22;State%3D%3D%22Completed%22",
+			means: `Result>"Success";VmDisplayName<="app;db";State=="Completed"`,
+		},
+		{name: "no conditions", filter: nil, want: "", means: ""},
+	}
+	safe := regexp.MustCompile(`^([A-Za-z0-9._~;-]|%[0-9A-F]{2})*$`)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := tc.filter.Encode()
+			if got != tc.want {
+				t.Errorf("Encode() = %s\nwant       %s", got, tc.want)
+			}
+			if !safe.MatchString(got) {
+				t.Errorf("Encode() = %s has a byte that is neither unreserved, escaped nor ';'", got)
+			}
+			decoded, err := url.PathUnescape(got)
+			if err != nil || decoded != tc.means {
+				t.Errorf("decoded = %s, %v; want %s", decoded, err, tc.means)
+			}
+		})
+	}
+}
+
+func TestCreatedSinceRoundsDownToUTCSeconds(t *testing.T) {
+	since := time.Date(2025, 8, 15, 8, 0, 0, 999999999, time.FixedZone("CEST", 2*3600))
+	want := Filter{{"CreationTime", OpGreaterOrEqual, "2025-08-15T06:00:00Z"}}
+	got := createdSince(since)
+	if len(got) != 1 || got[0] != want[0] {
+		t.Errorf("createdSince = %v, want %v", got, want)
+	}
+	if got := createdSince(time.Time{}); got != nil {
+		t.Errorf("createdSince(zero) = %v, want no filter", got)
+	}
+}
+
+func TestQueryFollowsPaging(t *testing.T) {
+	f := newFakeEM(t, false)
+	pages := [][]taskSession{
+		{completed("a"), completed("b")},
+		{completed("c"), completed("d")},
+		{completed("e")},
+	}
+	f.query = func(w http.ResponseWriter, r *http.Request) {
+		page := pageParam(t, r)
+		writeXML(w, queryResult(page, 2, len(pages), pages[page-1]...))
+	}
+	c := newTestClient(t, f, func(cfg *Config) { cfg.PageSize = 2 })
+	since := time.Date(2025, 8, 15, 6, 0, 0, 500e6, time.UTC)
+	res, err := c.ReplicaTaskSessions(testContext(t), since)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var uids []string
+	for _, s := range res.Items {
+		uids = append(uids, strings.TrimPrefix(s.UID, "urn:veeam:ReplicaTaskSession:"))
+	}
+	if got := strings.Join(uids, ","); got != "a,b,c,d,e" {
+		t.Errorf("items %s, want a,b,c,d,e in order", got)
+	}
+	if res.Pages != 3 || res.Invalid != 0 || res.Bytes < 2000 {
+		t.Errorf("Pages %d, Invalid %d, Bytes %d; want 3, 0 and the bodies' size", res.Pages, res.Invalid, res.Bytes)
+	}
+	queries := f.rawQueries()
+	if len(queries) != 3 {
+		t.Fatalf("%d requests, want 3", len(queries))
+	}
+	for i, q := range queries {
+		want := "type=ReplicaTaskSession&format=Entities&sortAsc=CreationTime&pageSize=2&page=" +
+			string(rune('1'+i)) + "&filter=CreationTime%3E%3D%222025-08-15T06%3A00%3A00Z%22"
+		if q != want {
+			t.Errorf("request %d query\n%s\nwant\n%s", i+1, q, want)
+		}
+	}
+}
+
+func TestQueryKeepsFilterSeparatorsLiteral(t *testing.T) {
+	f := newFakeEM(t, false)
+	f.query = onePage
+	c := newTestClient(t, f, nil)
+	filter := Filter{{"State", OpEqual, "Completed"}, {"VmDisplayName", OpEqual, "app;db, 2"}}
+	if _, err := runQuery(testContext(t), c, entityQuery[ReplicaTaskSession]{
+		typ:    "ReplicaTaskSession",
+		decode: decodeReplicaTaskSession,
+		uid:    func(s *ReplicaTaskSession) string { return s.UID },
+	}, filter); err != nil {
+		t.Fatal(err)
+	}
+	q := f.rawQueries()[0]
+	const want = `&filter=State%3D%3D%22Completed%22;VmDisplayName%3D%3D%22app%3Bdb%2C%202%22`
+	if !strings.HasSuffix(q, want) {
+		t.Errorf("query %s\ndoes not end with %s", q, want)
+	}
+}
+
+func TestQueryStopsEarly(t *testing.T) {
+	cases := []struct {
+		name      string
+		page      func(page int) string
+		wantPages int
+		wantItems int
+	}{
+		{
+			name: "empty page before PagesCount",
+			page: func(page int) string {
+				if page == 1 {
+					return queryResult(1, 2, 5, completed("a"), completed("b"))
+				}
+				return queryResult(page, 2, 5)
+			},
+			wantPages: 2, wantItems: 2,
+		},
+		{
+			name:      "no PagingInfo",
+			page:      func(int) string { return queryResult(1, 2, -1, completed("a"), completed("b")) },
+			wantPages: 1, wantItems: 2,
+		},
+		{
+			name:      "PagesCount 0",
+			page:      func(int) string { return queryResult(1, 2, 0, completed("a")) },
+			wantPages: 1, wantItems: 1,
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeEM(t, false)
+			f.query = func(w http.ResponseWriter, r *http.Request) { writeXML(w, tc.page(pageParam(t, r))) }
+			c := newTestClient(t, f, nil)
+			res, err := c.ReplicaTaskSessions(testContext(t), time.Time{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Pages != tc.wantPages || len(f.rawQueries()) != tc.wantPages || len(res.Items) != tc.wantItems {
+				t.Errorf("%d pages (%d requests), %d items; want %d pages and %d items",
+					res.Pages, len(f.rawQueries()), len(res.Items), tc.wantPages, tc.wantItems)
+			}
+		})
+	}
+}
+
+func TestQueryPageLimit(t *testing.T) {
+	f := newFakeEM(t, false)
+	f.query = func(w http.ResponseWriter, r *http.Request) {
+		page := pageParam(t, r)
+		writeXML(w, queryResult(page, 1, 1000000, completed(string(rune('a'+page)))))
+	}
+	c := newTestClient(t, f, nil)
+	c.maxPages = 3
+	res, err := c.ReplicaTaskSessions(testContext(t), time.Time{})
+	if err == nil || !strings.Contains(err.Error(), "more than 3 pages") {
+		t.Fatalf("err = %v, want the page limit", err)
+	}
+	if res.Pages != 3 {
+		t.Errorf("fetched %d pages, want 3", res.Pages)
+	}
+}
+
+func TestQueryDeduplicatesAcrossPages(t *testing.T) {
+	f := newFakeEM(t, false)
+	running := taskSession{uid: "b", state: "InProgress", result: "None", created: "2025-06-17T20:00:18Z"}
+	bad := taskSession{uid: "x", state: "Exploded", result: "Success", created: "2025-06-17T20:00:18Z"}
+	f.query = func(w http.ResponseWriter, r *http.Request) {
+		switch pageParam(t, r) {
+		case 1:
+			writeXML(w, queryResult(1, 3, 2, completed("a"), running, bad))
+		default:
+			// The collection grew meanwhile: b moved to page 2 and finished.
+			writeXML(w, queryResult(2, 3, 2, completed("b"), completed("c")))
+		}
+	}
+	c := newTestClient(t, f, nil)
+	res, err := c.ReplicaTaskSessions(testContext(t), time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Items) != 3 || res.Invalid != 1 {
+		t.Fatalf("%d items, %d invalid; want 3 and 1", len(res.Items), res.Invalid)
+	}
+	b := res.Items[1]
+	if b.UID != "urn:veeam:ReplicaTaskSession:b" || b.State != TaskStateCompleted || b.Result != ResultSuccess || !b.Completed() {
+		t.Errorf("b = %+v, want the later, completed copy in the first copy's place", b)
+	}
+}
+
+func TestReplicaJobSessionsQuery(t *testing.T) {
+	f := newFakeEM(t, false)
+	f.query = func(w http.ResponseWriter, r *http.Request) {
+		if got := r.URL.Query().Get("type"); got != "ReplicaJobSession" {
+			t.Errorf("type = %q", got)
+		}
+		writeXML(w, `<QueryResult xmlns="http://www.veeam.com/ent/v1.0"><Entities><ReplicaJobSessions>`+jobSessionXML+`</ReplicaJobSessions></Entities>
+<PagingInfo PageNum="1" PageSize="1000" PagesCount="1"/></QueryResult>`)
+	}
+	c := newTestClient(t, f, nil)
+	res, err := c.ReplicaJobSessions(testContext(t), time.Date(2025, 6, 17, 0, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Items) != 1 || res.Items[0].JobName != `SQL "Tier-1", prod; nightly` {
+		t.Errorf("items = %+v", res.Items)
+	}
+}
