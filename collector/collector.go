@@ -132,7 +132,7 @@ func (c *Collector) collectTasks(ch chan<- prometheus.Metric) {
 	d := &c.descs
 	for key, series := range c.state.tasks {
 		labels := []string{key.backupServer, key.job, key.vm}
-		with := func(extra string) []string { return append(labels[:3:3], extra) }
+		with := func(extra ...string) []string { return append(labels[:3:3], extra...) }
 		for _, st := range veeam.TaskStates {
 			ch <- prometheus.MustNewConstMetric(d.taskLastState, prometheus.GaugeValue, boolValue(st == series.latestState), with(st.String())...)
 		}

@@ -194,6 +194,7 @@ func TestFailureModes(t *testing.T) {
 		wrongPW bool   // the password is wrong for the re-logon
 		expire  bool   // expire EM sessions first, forcing a logon
 		logHas  string // what the log line must name
+		pageSz  int    // page size, when the case needs several pages on an incremental refresh
 	}{
 		{name: "query 500 with EM message", fault: emsim.Fault{Path: "query", Status: 500}, logHas: "500"},
 		{name: "query 503", fault: emsim.Fault{Path: "query", Status: 503}, logHas: "503"},
@@ -207,11 +208,15 @@ func TestFailureModes(t *testing.T) {
 		{name: "HTML page with 200", fault: emsim.Fault{Path: "query", Body: "<html><body>Proxy login</body></html>", ContentType: "text/html"}, logHas: "decode"},
 		{name: "wrong XML root", fault: emsim.Fault{Path: "query", Body: `<EntityRef xmlns="http://www.veeam.com/ent/v1.0"/>`, ContentType: "application/xml"}, logHas: "QueryResult"},
 		{name: "body larger than the cap", fault: emsim.Fault{Path: "query", Body: `<QueryResult xmlns="http://www.veeam.com/ent/v1.0"><Entities>` + strings.Repeat("<!-- padding -->", 1<<16), ContentType: "application/xml"}, logHas: "cap"},
-		{name: "session expired on page 2", fault: emsim.Fault{Path: "query", Type: "ReplicaTaskSession", Page: 2, ExpireSession: true, Count: 1}, logHas: ""},
+		{name: "session expired on page 2", fault: emsim.Fault{Path: "query", Type: "ReplicaTaskSession", Page: 2, ExpireSession: true, Count: 1}, pageSz: 5},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			s := newStack(t, 50, 512<<10)
+			pageSize := 50
+			if tc.pageSz != 0 {
+				pageSize = tc.pageSz
+			}
+			s := newStack(t, pageSize, 512<<10)
 			code, good := s.scrape(t, 5*time.Second)
 			if code != 200 || up(good) != "1" {
 				t.Fatalf("first scrape: %d, veeam_em_up %s\n%s", code, up(good), s.logs)

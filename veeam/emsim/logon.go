@@ -89,7 +89,7 @@ func (s *Server) serveLogoff(ex *exchange) {
 	if !s.allowMethods(ex, http.MethodDelete) {
 		return
 	}
-	if _, ok := s.authenticate(ex); !ok {
+	if !s.authenticate(ex) {
 		return
 	}
 	id := ex.r.URL.Path[len("/api/logonSessions/"):]
@@ -111,18 +111,17 @@ func requestToken(r *http.Request) string {
 
 // authenticate checks the session token, answering 401 when it is missing,
 // unknown or expired.
-func (s *Server) authenticate(ex *exchange) (*logonSession, bool) {
+func (s *Server) authenticate(ex *exchange) bool {
 	token := requestToken(ex.r)
 	if token == "" {
 		s.writeError(ex, http.StatusUnauthorized, "Authentication required: send the "+sessionHeader+" header returned by the logon.")
-		return nil, false
+		return false
 	}
-	sess, ok := s.sessions.use(token, ex.now)
-	if !ok {
+	if !s.sessions.use(token, ex.now) {
 		s.writeError(ex, http.StatusUnauthorized, "The logon session has expired or does not exist; log on again.")
-		return nil, false
+		return false
 	}
-	return sess, true
+	return true
 }
 
 func containsFold(list []string, s string) bool {

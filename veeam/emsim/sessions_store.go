@@ -60,20 +60,21 @@ func (st *sessionStore) failedLogon() {
 	st.failedLogons++
 }
 
-// use finds the live session of a token and marks it used at now.
-func (st *sessionStore) use(token string, now time.Time) (*logonSession, bool) {
+// use reports whether token belongs to a live session, and marks it used
+// at now.
+func (st *sessionStore) use(token string, now time.Time) bool {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	sess, ok := st.byToken[token]
 	if !ok {
-		return nil, false
+		return false
 	}
 	if now.Sub(sess.lastUse) > st.idle {
 		delete(st.byToken, token)
-		return nil, false
+		return false
 	}
 	sess.lastUse = now
-	return sess, true
+	return true
 }
 
 // logoff ends the session with SessionId id; false if there is none.

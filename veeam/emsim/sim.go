@@ -202,7 +202,7 @@ func (s *Server) serveOther(ex *exchange) {
 		s.writeError(ex, http.StatusNotFound, "Resource not found: "+ex.r.URL.Path)
 		return
 	}
-	if _, ok := s.authenticate(ex); !ok {
+	if !s.authenticate(ex) {
 		return
 	}
 	s.writeError(ex, http.StatusNotFound, "Resource not found: "+ex.r.URL.Path)

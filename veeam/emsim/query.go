@@ -1,0 +1,264 @@
+package emsim
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// queryKind is everything the query service needs to know about one query
+// type.
+type queryKind[T any] struct {
+	typeName string // ReplicaTaskSession
+	listName string // ReplicaTaskSessions, the element around the entities
+	fields   fieldSet[T]
+	items    func(d *dataset) []T // all planned, sorted by creation; under d.mu
+	creation func(T) time.Time
+	entity   func(x xmlWriter, base string, e T, now time.Time)
+	ref      func(x xmlWriter, base string, e T)
+}
+
+var taskQuery = queryKind[*taskRun]{
+	typeName: "ReplicaTaskSession",
+	listName: "ReplicaTaskSessions",
+	fields:   taskFields,
+	items:    func(d *dataset) []*taskRun { return d.tasks },
+	creation: taskCreation,
+	entity:   writeTaskEntity,
+	ref:      writeTaskRef,
+}
+
+var jobQuery = queryKind[*jobRun]{
+	typeName: "ReplicaJobSession",
+	listName: "ReplicaJobSessions",
+	fields:   jobFields,
+	items:    func(d *dataset) []*jobRun { return d.runs },
+	creation: runCreation,
+	entity:   writeJobEntity,
+	ref:      writeJobRef,
+}
+
+// queryRequest is a validated /api/query request.
+type queryRequest struct {
+	entities  bool
+	page      int
+	pageSize  int
+	sortField string // "" sorts by creation time
+	sortDesc  bool
+	filter    string // "" is no filter
+}
+
+func (s *Server) serveQuery(ex *exchange) {
+	if !s.allowMethods(ex, http.MethodGet) || !s.authenticate(ex) {
+		return
+	}
+	switch {
+	case ex.typeName == "":
+		s.writeError(ex, http.StatusBadRequest, "The query parameter type is required, e.g. type=ReplicaTaskSession.")
+	case strings.EqualFold(ex.typeName, taskQuery.typeName):
+		runQuery(s, ex, taskQuery)
+	case strings.EqualFold(ex.typeName, jobQuery.typeName):
+		runQuery(s, ex, jobQuery)
+	default:
+		s.writeError(ex, http.StatusBadRequest, fmt.Sprintf("Unknown query type %q; this simulator serves %s and %s.", ex.typeName, taskQuery.typeName, jobQuery.typeName))
+	}
+}
+
+func parseQueryRequest(params []queryParam, defaultPageSize int) (queryRequest, error) {
+	var q queryRequest
+	switch format, _ := lookupParam(params, "format"); {
+	case strings.EqualFold(format, "Entities"):
+		q.entities = true
+	case format != "" && !strings.EqualFold(format, "Refs"):
+		return q, fmt.Errorf("unknown format %q; use Entities or Refs", format)
+	}
+	var err error
+	if q.pageSize, err = positiveParam(params, "pageSize", defaultPageSize); err != nil {
+		return q, err
+	}
+	if q.page, err = positiveParam(params, "page", 1); err != nil {
+		return q, err
+	}
+	asc, hasAsc := lookupParam(params, "sortAsc")
+	desc, hasDesc := lookupParam(params, "sortDesc")
+	switch {
+	case hasAsc && hasDesc:
+		return q, fmt.Errorf("use either sortAsc or sortDesc, not both")
+	case hasAsc:
+		q.sortField = asc
+	case hasDesc:
+		q.sortField, q.sortDesc = desc, true
+	}
+	if filter, ok := lookupParam(params, "filter"); ok {
+		if strings.TrimSpace(filter) == "" {
+			return q, fmt.Errorf("the filter is empty")
+		}
+		q.filter = filter
+	}
+	return q, nil
+}
+
+func runQuery[T any](s *Server, ex *exchange, kind queryKind[T]) {
+	ex.typeName = kind.typeName
+	q, err := parseQueryRequest(ex.params, s.defaultPageSize)
+	if err != nil {
+		s.writeError(ex, http.StatusBadRequest, "Invalid query: "+err.Error())
+		return
+	}
+	var cond *condition[T]
+	if q.filter != "" {
+		if cond, err = parseFilter(q.filter, kind.fields, kind.typeName); err != nil {
+			s.writeError(ex, http.StatusBadRequest, err.Error())
+			return
+		}
+	}
+	var sortBy *field[T]
+	if q.sortField != "" {
+		f, ok := kind.fields.lookup(q.sortField)
+		if !ok {
+			s.writeError(ex, http.StatusBadRequest, fmt.Sprintf("Cannot sort by unknown field %q; known fields: %s", q.sortField, kind.fields.names()))
+			return
+		}
+		if f.name != creationTimeField {
+			sortBy = f
+		}
+	}
+
+	s.data.ensure(ex.now, ex.now)
+	s.data.mu.RLock()
+	page, total := selectPage(existing(kind.items(s.data), ex.now, kind.creation), kind, cond, sortBy, q, ex.now)
+	s.data.mu.RUnlock()
+
+	pages := max(1, (total+q.pageSize-1)/q.pageSize)
+	ex.w.Header().Set("Content-Type", contentXML)
+	ex.w.WriteHeader(http.StatusOK)
+	x := newXMLWriter(ex.body)
+	x.raw(xmlHeader)
+	x.open("QueryResult")
+	x.attr("xmlns", emNamespace)
+	x.closeOpen()
+	if q.entities {
+		x.raw("<Entities><" + kind.listName + ">\n")
+		for _, e := range page {
+			kind.entity(x, ex.base, e, ex.now)
+		}
+		x.raw("</" + kind.listName + "></Entities>\n")
+	} else {
+		x.raw("<Refs>\n")
+		for _, e := range page {
+			kind.ref(x, ex.base, e)
+		}
+		x.raw("</Refs>\n")
+	}
+	writePagingInfo(x, ex, q, pages)
+	x.end("QueryResult")
+	if s.finish(ex, x) {
+		ex.entities = len(page)
+	}
+}
+
+// selectPage filters, sorts and pages sessions created up to now (items).
+// A creation-time filter narrows the scan by binary search; a filter that
+// is nothing but a creation-time range is answered without a scan.
+func selectPage[T any](items []T, kind queryKind[T], cond *condition[T], sortBy *field[T], q queryRequest, now time.Time) (page []T, total int) {
+	if cond != nil {
+		r := cond.creationRange()
+		lo, hi := 0, len(items)
+		if r.hasFrom {
+			lo = sort.Search(len(items), func(i int) bool { return !kind.creation(items[i]).Before(r.from) })
+		}
+		if r.hasTo {
+			hi = sort.Search(len(items), func(i int) bool { return !kind.creation(items[i]).Before(r.to) })
+		}
+		if lo >= hi {
+			return nil, 0
+		}
+		items = items[lo:hi]
+		if r.exact {
+			cond = nil
+		}
+	}
+	offset := (q.page - 1) * q.pageSize
+
+	if sortBy == nil && cond == nil {
+		total = len(items)
+		if offset >= total {
+			return nil, total
+		}
+		end := min(offset+q.pageSize, total)
+		if !q.sortDesc {
+			return slices.Clone(items[offset:end]), total
+		}
+		page = make([]T, 0, end-offset)
+		for i := total - 1 - offset; i >= total-end; i-- {
+			page = append(page, items[i])
+		}
+		return page, total
+	}
+
+	var matches []T
+	for _, e := range items {
+		if cond == nil || cond.match(e, now) {
+			matches = append(matches, e)
+		}
+	}
+	switch {
+	case sortBy != nil:
+		// Sessions without a value (EndTime while running) sort first;
+		// ties keep creation order.
+		slices.SortStableFunc(matches, func(a, b T) int {
+			c := compareField(sortBy, a, b, now)
+			if q.sortDesc {
+				return -c
+			}
+			return c
+		})
+	case q.sortDesc:
+		slices.Reverse(matches)
+	}
+	total = len(matches)
+	if offset >= total {
+		return nil, total
+	}
+	return matches[offset:min(offset+q.pageSize, total)], total
+}
+
+func compareField[T any](f *field[T], a, b T, now time.Time) int {
+	va, okA := f.value(a, now)
+	vb, okB := f.value(b, now)
+	switch {
+	case !okA && !okB:
+		return 0
+	case !okA:
+		return -1
+	case !okB:
+		return 1
+	}
+	return f.compare(va, vb)
+}
+
+func writePagingInfo(x xmlWriter, ex *exchange, q queryRequest, pages int) {
+	link := func(rel string, n int) {
+		x.link(rel, "", ex.base+ex.r.URL.Path+"?"+withPage(ex.params, n), "")
+	}
+	x.open("PagingInfo")
+	x.attr("PageNum", itoa(q.page))
+	x.attr("PageSize", itoa(q.pageSize))
+	x.attr("PagesCount", itoa(pages))
+	x.closeOpen()
+	x.raw("<Links>")
+	link("First", 1)
+	if q.page > 1 {
+		link("Previous", min(q.page-1, pages))
+	}
+	if q.page < pages {
+		link("Next", q.page+1)
+	}
+	link("Last", pages)
+	x.raw("</Links>")
+	x.end("PagingInfo")
+	x.raw("\n")
+}
