@@ -498,7 +498,7 @@ func (c *cappedReader) Read(p []byte) (int, error) {
 	}
 	// Reading one byte past the limit tells a body of exactly limit bytes
 	// from a longer one.
-	if room := c.limit - c.n; int64(len(p)) > room {
+	if room := c.limit - c.n + 1; int64(len(p)) > room {
 		p = p[:room]
 	}
 	n, err := c.r.Read(p)
