@@ -64,7 +64,8 @@ func main() {
 	kingpin.Parse()
 
 	bareLogger := newBareLogger(*logFormat)
-	logger := level.NewFilter(log.With(bareLogger, "ts", log.DefaultTimestampUTC, "caller", log.DefaultCaller), levelOption(*logLevel))
+	// The filter goes under With so that "caller" names the line that logged.
+	logger := log.With(level.NewFilter(bareLogger, levelOption(*logLevel)), "ts", log.DefaultTimestampUTC, "caller", log.DefaultCaller)
 	level.Info(logger).Log("msg", "Starting "+exporterName, "version", version.Info())
 	level.Info(logger).Log("msg", "Build context", "build_context", version.BuildContext())
 
