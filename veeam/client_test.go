@@ -196,6 +196,9 @@ func TestConcurrentCallsWithExpiredTokenLogOnOnce(t *testing.T) {
 	f := newFakeEM(t, false)
 	f.query = onePage
 	f.logonDelay = 20 * time.Millisecond
+	// The 20 rejections arrive over 100 ms: the early ones wait for the
+	// logon in flight, the late ones find its session already in place.
+	f.rejectStagger = 5 * time.Millisecond
 	c := newTestClient(t, f, nil)
 	ctx := testContext(t)
 	if err := c.Logon(ctx); err != nil {
@@ -459,8 +462,10 @@ func TestQueryErrorStatuses(t *testing.T) {
 			},
 		},
 		{
-			name:  "server error with EM message",
-			reply: func(w http.ResponseWriter) { writeEMError(w, http.StatusInternalServerError, `Query "x" failed & stopped`) },
+			name: "server error with EM message",
+			reply: func(w http.ResponseWriter) {
+				writeEMError(w, http.StatusInternalServerError, `Query "x" failed & stopped`)
+			},
 			check: func(t *testing.T, err error) {
 				var apiErr *APIError
 				if !errors.As(err, &apiErr) || apiErr.StatusCode != 500 || apiErr.Message != `Query "x" failed & stopped` || apiErr.Status != "InternalServerError" {

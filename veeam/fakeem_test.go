@@ -32,6 +32,9 @@ type fakeEM struct {
 	query func(w http.ResponseWriter, r *http.Request)
 	// logonDelay slows every logon, to make concurrent callers overlap.
 	logonDelay time.Duration
+	// rejectStagger delays the n-th rejection of a token by n times itself,
+	// so that some rejections reach the client after it has logged on again.
+	rejectStagger time.Duration
 
 	mu       sync.Mutex
 	password string
@@ -70,7 +73,8 @@ func (f *fakeEM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.headers = append(f.headers, r.Header.Clone())
 		f.mu.Unlock()
 		if !f.authorised(r) {
-			f.rejected.Add(1)
+			n := f.rejected.Add(1)
+			time.Sleep(time.Duration(n) * f.rejectStagger)
 			writeEMError(w, http.StatusUnauthorized, "The session is not valid or has expired")
 			return
 		}
