@@ -5,7 +5,6 @@ import (
 	"encoding/xml"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -113,12 +112,6 @@ func decodeError(t *testing.T, body string) errorDoc {
 		t.Fatalf("decode Error: %v\n%s", err, body)
 	}
 	return doc
-}
-
-// filterParam percent-encodes a filter's values but keeps it readable in
-// failures; tests that need literal separators build the query by hand.
-func filterParam(filter string) string {
-	return "filter=" + url.QueryEscape(filter)
 }
 
 // The documents as a client would decode them, independent of the

@@ -138,13 +138,13 @@ func (t Topology) validate() error {
 		errs = append(errs, fmt.Errorf("MinVMsPerJob must be between 0 and VMsPerJob (%d), got %d", t.VMsPerJob, t.MinVMsPerJob))
 	}
 	if t.JobInterval <= 0 {
-		errs = append(errs, errors.New("JobInterval must be positive"))
+		errs = append(errs, errors.New("the job interval (JobInterval) must be positive"))
 	}
 	if t.History < 0 || t.Retention < 0 || t.RetryDelay < 0 || t.TaskStagger < 0 {
-		errs = append(errs, errors.New("History, Retention, RetryDelay and TaskStagger must not be negative"))
+		errs = append(errs, errors.New("the durations History, Retention, RetryDelay and TaskStagger must not be negative"))
 	}
 	if t.Retention > 0 && t.Retention < t.History {
-		errs = append(errs, fmt.Errorf("Retention (%v) must not be shorter than History (%v)", t.Retention, t.History))
+		errs = append(errs, fmt.Errorf("the retention (%v) must not be shorter than the history (%v)", t.Retention, t.History))
 	}
 	// Below two seconds the Pending phase and the timestamp truncation
 	// could reorder a task's creation, start and end.

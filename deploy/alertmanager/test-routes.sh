@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Asserts which receiver the example Alertmanager configuration picks for a
+# few alerts, with amtool's offline route tester. Silent when every route is
+# as expected; names each mismatch and exits 1 otherwise.
+set -euo pipefail
+
+config="$(dirname "$0")/alertmanager.yml"
+mismatches=0
+
+# expect RECEIVER LABEL=VALUE...
+# amtool's stderr is only shown on failure: it also warns that --config.file
+# overrides --alertmanager.url, which is the point here.
+expect() {
+  local want=$1 got errors
+  shift
+  errors=$(mktemp)
+  if ! got=$(amtool config routes test --config.file="$config" "$@" 2>"$errors"); then
+    echo "amtool failed for {$*}: $(cat "$errors")" >&2
+    rm -f "$errors"
+    mismatches=$((mismatches + 1))
+    return
+  fi
+  rm -f "$errors"
+  if [[ "$got" != "$want" ]]; then
+    echo "route of {$*}: got '$got', want '$want'" >&2
+    mismatches=$((mismatches + 1))
+  fi
+}
+
+vm_labels=(job=veeam_em instance=exporter:9724 backup_server=vbr01.corp.local 'job_name=Replication Job 4' vm=dc01)
+
+expect veeam-pager alertname=VeeamEMReplicaTaskFailed severity=critical result=Failed "${vm_labels[@]}"
+expect veeam-pager alertname=VeeamEMReplicaRPOBreached severity=critical "${vm_labels[@]}"
+expect veeam-pager alertname=VeeamEMExporterDown severity=critical job=veeam_em instance=exporter:9724
+expect veeam-pager alertname=VeeamEMUnreachable severity=critical job=veeam_em instance=exporter:9724
+expect veeam-chat alertname=VeeamEMReplicaTaskWarning severity=warning result=Warning "${vm_labels[@]}"
+expect veeam-chat alertname=VeeamEMReplicaJobFailed severity=warning job=veeam_em instance=exporter:9724 \
+  backup_server=vbr01.corp.local 'job_name=Replication Job 4' result=Failed
+expect veeam-chat alertname=VeeamEMRefreshSlow severity=warning job=veeam_em instance=exporter:9724
+expect null alertname=VeeamEMSomethingInformational severity=info job=veeam_em
+# No severity at all: the root receiver, so nothing is dropped unseen.
+expect veeam-chat alertname=SomeOtherAlert
+
+if ((mismatches > 0)); then
+  echo "$mismatches route(s) differ from the expected receiver" >&2
+  exit 1
+fi

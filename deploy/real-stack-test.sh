@@ -1,0 +1,453 @@
+#!/usr/bin/env bash
+# Real-stack test: the exporter in demo mode, a real Prometheus loading the
+# rule files of deploy/prometheus, a real Alertmanager with the configuration
+# of deploy/alertmanager, and a webhook receiver, all on 127.0.0.1.
+#
+# It asserts that
+#   1. a VM the simulator fails makes VeeamEMReplicaTaskFailed fire in
+#      Prometheus, and Alertmanager delivers it to the webhook with the
+#      backup_server, job_name and vm labels;
+#   2. the exporter and Enterprise Manager alerts stay quiet;
+#   3. every query of the dashboards in dashboards/ runs on that Prometheus,
+#      and returns data except where an empty answer is expected (see
+#      EXPECTED_EMPTY below).
+#
+# Needs: go, python3, curl, prometheus, promtool, prometheus-alertmanager (or
+# alertmanager), amtool. Bounded: gives up after about five minutes. Every
+# process it starts is stopped on exit; all files live in one temporary
+# directory, removed on exit.
+#
+# Usage: bash deploy/real-stack-test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+readonly alert_name=VeeamEMReplicaTaskFailed
+readonly alert_wait_seconds=180
+readonly dashboards_wait_seconds=60
+readonly log_tail_lines=40
+
+started=$SECONDS
+work=$(mktemp -d)
+pids=()
+names=()
+
+step() { printf '=== [%3ds] %s\n' $((SECONDS - started)) "$*"; }
+fail() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
+
+# On any failure: the tail of every log and what the webhook received. Then
+# stop the processes, newest first, and remove the temporary directory.
+cleanup() {
+  local status=$? i
+  if ((status != 0)); then
+    for name in "${names[@]}"; do
+      printf '\n--- %s log (last %d lines)\n' "$name" "$log_tail_lines" >&2
+      tail -n "$log_tail_lines" "$work/$name.log" >&2 || true
+    done
+    printf '\n--- webhook received\n' >&2
+    tail -c 4000 "$work/webhook.jsonl" >&2 2>/dev/null || echo "(nothing)" >&2
+  fi
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    kill "${pids[i]}" 2>/dev/null || true
+  done
+  for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+    wait "${pids[i]}" 2>/dev/null || true
+  done
+  rm -rf "$work"
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Starts a background process whose output goes to $work/<name>.log.
+start() {
+  local name=$1
+  shift
+  "$@" >"$work/$name.log" 2>&1 &
+  pids+=($!)
+  names+=("$name")
+}
+
+# Polls a URL until it answers 2xx; fails early if the process serving it died.
+wait_http() {
+  local name=$1 url=$2 pid=$3 tries
+  for ((tries = 0; tries < 150; tries++)); do
+    if curl -fsS -o /dev/null "$url" 2>/dev/null; then return 0; fi
+    kill -0 "$pid" 2>/dev/null || fail "$name exited before answering $url"
+    sleep 0.2
+  done
+  fail "$name did not answer $url within 30s"
+}
+
+for tool in go python3 curl prometheus promtool amtool; do
+  command -v "$tool" >/dev/null || fail "$tool is not installed"
+done
+alertmanager_bin=$(command -v prometheus-alertmanager || command -v alertmanager) ||
+  fail "prometheus-alertmanager (Debian) or alertmanager is not installed"
+for required in deploy/prometheus/veeam_em_rules.yml deploy/prometheus/veeam_em_alerts.yml \
+  deploy/alertmanager/alertmanager.yml; do
+  [[ -f $required ]] || fail "$required is missing"
+done
+compgen -G 'dashboards/*.json' >/dev/null || fail "no dashboards/*.json"
+
+# Four distinct free loopback ports, all held open until all are chosen.
+read -r exporter_port webhook_port alertmanager_port prometheus_port < <(python3 -c '
+import socket
+socks = [socket.socket() for _ in range(4)]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+')
+webhook_url="http://127.0.0.1:$webhook_port/alerts"
+
+step "build the exporter"
+go build -o "$work/veeam_em_exporter" .
+
+step "start the exporter (demo) on 127.0.0.1:$exporter_port"
+start exporter "$work/veeam_em_exporter" --demo --web.listen-address="127.0.0.1:$exporter_port"
+# /-/ready turns true after the first refresh, which a scrape triggers.
+wait_http exporter "http://127.0.0.1:$exporter_port/metrics" "${pids[-1]}"
+wait_http exporter "http://127.0.0.1:$exporter_port/-/ready" "${pids[-1]}"
+
+step "start the webhook receiver on 127.0.0.1:$webhook_port"
+cat >"$work/webhook.py" <<'PY'
+import http.server
+import sys
+
+port, out = int(sys.argv[1]), sys.argv[2]
+
+
+class Receiver(http.server.BaseHTTPRequestHandler):
+    """Appends each POSTed body (one Alertmanager notification) as a line."""
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        with open(out, "ab") as f:
+            f.write(body.replace(b"\n", b" ") + b"\n")
+        self.send_response(200)
+        self.end_headers()
+
+    def do_GET(self):
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+http.server.HTTPServer(("127.0.0.1", port), Receiver).serve_forever()
+PY
+: >"$work/webhook.jsonl"
+start webhook python3 "$work/webhook.py" "$webhook_port" "$work/webhook.jsonl"
+wait_http webhook "$webhook_url" "${pids[-1]}"
+
+step "start Alertmanager on 127.0.0.1:$alertmanager_port (deploy/alertmanager, receivers -> webhook)"
+# The routing tree, grouping and inhibitions are the real ones. What changes:
+# every receiver is replaced by one of the same name that posts to the local
+# webhook (the example's receivers point at mail servers, chat or pagers),
+# and group_wait/group_interval are cut to seconds so a notification cannot
+# wait minutes behind an earlier one of its group. Files next to the
+# configuration (templates) are copied with it.
+cp -R deploy/alertmanager "$work/alertmanager"
+python3 - "$work/alertmanager/alertmanager.yml" "$webhook_url" <<'PY'
+import re
+import sys
+
+path, url = sys.argv[1], sys.argv[2]
+lines = open(path).read().split("\n")
+top_level = re.compile(r"^[^\s#]")
+
+start = next((i for i, l in enumerate(lines) if re.match(r"^receivers:\s*(#.*)?$", l)), None)
+if start is None:
+    sys.exit("alertmanager.yml: no top-level receivers:")
+end = next((i for i in range(start + 1, len(lines)) if top_level.match(lines[i])), len(lines))
+block = lines[start + 1:end]
+item_indent = min((len(l) - len(l.lstrip()) for l in block if l.lstrip().startswith("- ")), default=None)
+if item_indent is None:
+    sys.exit("alertmanager.yml: receivers: has no entries")
+# Receivers with no integration (a "null" receiver that drops on purpose)
+# stay so; every other one posts to the webhook instead.
+entries = []
+for l in block:
+    m = re.match(r"^ {%d}- name:\s*(.+?)\s*$" % item_indent, l)
+    if m:
+        entries.append([m.group(1), False])
+    elif entries and re.match(r"^\s+\w+_configs:", l):
+        entries[-1][1] = True
+if not entries:
+    sys.exit("alertmanager.yml: no receiver names found")
+
+receivers = ["receivers:"]
+for name, integrated in entries:
+    receivers.append("  - name: %s" % name)
+    if integrated:
+        receivers += [
+            "    webhook_configs:",
+            "      - url: %s" % url,
+            "        send_resolved: true",
+        ]
+rewritten = "\n".join(lines[:start] + receivers + lines[end:])
+rewritten = re.sub(r"(?m)^(\s*group_wait:\s*)\S+", r"\g<1>2s", rewritten)
+rewritten = re.sub(r"(?m)^(\s*group_interval:\s*)\S+", r"\g<1>5s", rewritten)
+open(path, "w").write(rewritten)
+print("receivers posting to the webhook: " + ", ".join(n for n, i in entries if i))
+PY
+amtool check-config "$work/alertmanager/alertmanager.yml" >"$work/amtool.out" 2>&1 ||
+  { cat "$work/amtool.out"; fail "amtool check-config rejects the derived configuration"; }
+start alertmanager "$alertmanager_bin" \
+  --config.file="$work/alertmanager/alertmanager.yml" \
+  --storage.path="$work/alertmanager-data" \
+  --web.listen-address="127.0.0.1:$alertmanager_port" \
+  --cluster.listen-address=
+wait_http alertmanager "http://127.0.0.1:$alertmanager_port/-/ready" "${pids[-1]}"
+
+step "start Prometheus on 127.0.0.1:$prometheus_port (deploy/prometheus rules)"
+# The recording rules are the real file. The alerting rules are the real file
+# with every `for:` cut to 10s, so that an alert fires within this test's time
+# budget instead of after the 10 to 60 minutes a production page waits; the
+# expressions, labels and annotations are unchanged.
+mkdir -p "$work/prometheus"
+cp deploy/prometheus/veeam_em_rules.yml "$work/prometheus/veeam_em_rules.yml"
+sed -E 's/^([[:space:]]+for:[[:space:]]*)[0-9][0-9smhdwy]*[[:space:]]*$/\110s/' \
+  deploy/prometheus/veeam_em_alerts.yml >"$work/prometheus/veeam_em_alerts.yml"
+for_keys=$(grep -cE '^[[:space:]]+for:' deploy/prometheus/veeam_em_alerts.yml || true)
+shortened=$(grep -cE '^[[:space:]]+for: 10s$' "$work/prometheus/veeam_em_alerts.yml" || true)
+((for_keys == shortened)) || fail "shortened $shortened of $for_keys for: durations in veeam_em_alerts.yml"
+cat >"$work/prometheus/prometheus.yml" <<EOF
+global:
+  scrape_interval: 5s
+  scrape_timeout: 4s
+  evaluation_interval: 5s
+rule_files:
+  - veeam_em_rules.yml
+  - veeam_em_alerts.yml
+alerting:
+  alertmanagers:
+    - static_configs:
+        - targets: ['127.0.0.1:$alertmanager_port']
+scrape_configs:
+  - job_name: veeam_em
+    static_configs:
+      - targets: ['127.0.0.1:$exporter_port']
+EOF
+promtool check config "$work/prometheus/prometheus.yml" >"$work/promtool.out" 2>&1 ||
+  { cat "$work/promtool.out"; fail "promtool check config"; }
+start prometheus prometheus \
+  --config.file="$work/prometheus/prometheus.yml" \
+  --storage.tsdb.path="$work/prometheus-data" \
+  --web.listen-address="127.0.0.1:$prometheus_port"
+wait_http prometheus "http://127.0.0.1:$prometheus_port/-/ready" "${pids[-1]}"
+prometheus_url="http://127.0.0.1:$prometheus_port"
+
+cat >"$work/check.py" <<'PY'
+"""Assertions on Prometheus's API answers and the webhook's notifications."""
+import json
+import math
+import re
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+
+# Dashboard queries allowed to return nothing against a freshly started demo.
+# Keyed by panel title; each entry says why empty is right there.
+EXPECTED_EMPTY = {}
+
+PER_VM_LABELS = ("backup_server", "job_name", "vm")
+
+
+def get(url):
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return json.load(resp)
+
+
+def has_vm_labels(labels):
+    return all(labels.get(k) for k in PER_VM_LABELS)
+
+
+def firing(prometheus, alert):
+    """Exit 0 once `alert` fires in Prometheus for a VM."""
+    alerts = get(prometheus + "/api/v1/alerts")["data"]["alerts"]
+    hits = [a for a in alerts if a["labels"].get("alertname") == alert and a["state"] == "firing"]
+    for a in hits:
+        if has_vm_labels(a["labels"]):
+            print("firing in Prometheus: %s" % a["labels"])
+            return 0
+    return 1
+
+
+def quiet(prometheus, *alerts):
+    """Exit 1 if one of `alerts` is pending or firing."""
+    found = [a for a in get(prometheus + "/api/v1/alerts")["data"]["alerts"]
+             if a["labels"].get("alertname") in alerts]
+    for a in found:
+        print("%s is %s: %s" % (a["labels"]["alertname"], a["state"], a["labels"]))
+    return 1 if found else 0
+
+
+def delivered(webhook_file, alert):
+    """Exit 0 once the webhook got `alert` firing, with VM labels, severity and annotations."""
+    with open(webhook_file) as f:
+        for line in f:
+            notification = json.loads(line)
+            for a in notification.get("alerts", []):
+                labels, annotations = a.get("labels", {}), a.get("annotations", {})
+                if labels.get("alertname") != alert or a.get("status") != "firing":
+                    continue
+                missing = [k for k in PER_VM_LABELS + ("severity",) if not labels.get(k)]
+                missing += [k for k in ("summary", "description", "runbook_url") if not annotations.get(k)]
+                if missing:
+                    print("delivered without %s: %s" % (", ".join(missing), labels))
+                    return 2
+                print("delivered to webhook (receiver %s): %s" % (notification.get("receiver"), labels))
+                print("  summary: %s" % annotations["summary"])
+                return 0
+    return 1
+
+
+INTERVALS = {
+    "__rate_interval": "1m", "__interval": "1m", "__range": "1h",
+    "__range_s": "3600", "__range_ms": "3600000", "__interval_ms": "60000",
+}
+
+
+def substitute(expr, variables):
+    """Replace Grafana variables the way a dashboard showing "All" would."""
+    def repl(m):
+        name = m.group(1) or m.group(2)
+        if name in INTERVALS:
+            return INTERVALS[name]
+        if name in variables:
+            return variables[name]
+        raise ValueError("unknown variable $%s" % name)
+    return re.sub(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)", repl, expr)
+
+
+def dashboard_queries(path):
+    """(panel title, expr) of every Prometheus query in a dashboard, and its variables."""
+    dashboard = json.load(open(path))
+    variables = {}
+    for v in dashboard.get("templating", {}).get("list", []):
+        if v.get("type") == "interval":
+            variables[v["name"]] = "1m"
+        elif v.get("type") in ("query", "custom", "textbox", "constant"):
+            variables[v["name"]] = ".*"
+    queries = []
+
+    def walk(panels):
+        for p in panels:
+            for t in p.get("targets", []):
+                if t.get("expr"):
+                    queries.append((p.get("title", "(untitled)"), t["expr"]))
+            walk(p.get("panels", []))
+
+    walk(dashboard.get("panels", []))
+    return queries, variables
+
+
+def has_data(result):
+    """A vector, matrix or scalar with at least one number that is not NaN."""
+    kind, value = result["resultType"], result["result"]
+    if kind == "scalar":
+        samples = [value[1]]
+    elif kind == "vector":
+        samples = [s["value"][1] for s in value]
+    else:
+        samples = [v[1] for s in value for v in s["values"]]
+    return any(not math.isnan(float(x)) for x in samples)
+
+
+def dashboards(prometheus, final, *paths):
+    """Run every dashboard query. Exit 0 if all ran and only expected ones were
+    empty; 1 if some unexpected ones were empty (worth retrying); 2 on errors."""
+    total, errors, empty = 0, [], []
+    for path in paths:
+        queries, variables = dashboard_queries(path)
+        for title, expr in queries:
+            total += 1
+            name = "%s: %s" % (path.rsplit("/", 1)[-1], title)
+            try:
+                promql = substitute(expr, variables)
+            except ValueError as e:
+                errors.append("%s: %s in %s" % (name, e, expr))
+                continue
+            url = prometheus + "/api/v1/query?" + urllib.parse.urlencode({"query": promql})
+            try:
+                answer = get(url)
+            except urllib.error.HTTPError as e:
+                answer = json.load(e)
+            if answer.get("status") != "success":
+                errors.append("%s: %s\n    %s" % (name, answer.get("error"), promql))
+            elif not has_data(answer["data"]):
+                empty.append((title, name, promql))
+    unexpected = [e for e in empty if e[0] not in EXPECTED_EMPTY]
+    if final or errors or not unexpected:
+        print("dashboard queries: %d, errors: %d, no data: %d (expected: %d)"
+              % (total, len(errors), len(empty), len(empty) - len(unexpected)))
+        for e in errors:
+            print("  ERROR %s" % e)
+        for title, name, promql in empty:
+            why = EXPECTED_EMPTY.get(title)
+            print("  %s %s\n    %s" % ("no data (expected: %s)" % why if why else "NO DATA", name, promql))
+    if total == 0:
+        print("no queries found in %s" % ", ".join(paths))
+        return 2
+    if errors:
+        return 2
+    return 1 if unexpected else 0
+
+
+if __name__ == "__main__":
+    command, args = sys.argv[1], sys.argv[2:]
+    if command == "firing":
+        sys.exit(firing(*args))
+    if command == "quiet":
+        sys.exit(quiet(*args))
+    if command == "delivered":
+        sys.exit(delivered(*args))
+    if command == "dashboards":
+        sys.exit(dashboards(args[0], args[1] == "final", *args[2:]))
+    sys.exit("unknown command " + command)
+PY
+
+step "wait for $alert_name to fire and reach the webhook (at most ${alert_wait_seconds}s)"
+deadline=$((SECONDS + alert_wait_seconds))
+in_prometheus=false
+at_webhook=false
+while ((SECONDS < deadline)); do
+  if ! $in_prometheus && python3 "$work/check.py" firing "$prometheus_url" "$alert_name"; then
+    in_prometheus=true
+  fi
+  if $in_prometheus; then
+    rc=0
+    python3 "$work/check.py" delivered "$work/webhook.jsonl" "$alert_name" || rc=$?
+    ((rc != 2)) || fail "$alert_name reached the webhook incomplete"
+    if ((rc == 0)); then
+      at_webhook=true
+      break
+    fi
+  fi
+  for i in "${!pids[@]}"; do
+    kill -0 "${pids[i]}" 2>/dev/null || fail "${names[i]} exited"
+  done
+  sleep 2
+done
+$in_prometheus || fail "$alert_name did not fire in Prometheus within ${alert_wait_seconds}s"
+$at_webhook || fail "$alert_name fired but did not reach the webhook within ${alert_wait_seconds}s"
+
+step "the exporter and Enterprise Manager alerts stay quiet"
+python3 "$work/check.py" quiet "$prometheus_url" VeeamEMExporterDown VeeamEMUnreachable VeeamEMRefreshFailing ||
+  fail "an exporter health alert is pending or firing while the exporter is healthy"
+
+step "dashboard queries against Prometheus (retrying empty ones for at most ${dashboards_wait_seconds}s)"
+deadline=$((SECONDS + dashboards_wait_seconds))
+while :; do
+  final=retry
+  ((SECONDS + 5 < deadline)) || final=final
+  rc=0
+  python3 "$work/check.py" dashboards "$prometheus_url" "$final" dashboards/*.json || rc=$?
+  ((rc == 0)) && break
+  ((rc == 1)) && [[ $final == retry ]] || fail "dashboard queries"
+  sleep 5
+done
+
+step "passed in $((SECONDS - started))s"
