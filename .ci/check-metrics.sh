@@ -19,3 +19,20 @@ grep -q '^veeam_em_up 1$' "$work/metrics" || { echo "veeam_em_up is not 1"; cat 
 out=$(promtool check metrics <"$work/metrics" 2>&1) || { echo "$out"; exit 1; }
 if [ -n "$out" ]; then echo "promtool check metrics: $out"; exit 1; fi
 echo "promtool check metrics: clean ($(grep -vc '^#' "$work/metrics") samples)"
+
+for family in veeam_em_up veeam_em_scrape_duration_seconds veeam_em_last_successful_refresh_timestamp_seconds \
+  veeam_em_replica_task_last_state veeam_em_replica_task_last_result veeam_em_replica_task_last_start_timestamp_seconds \
+  veeam_em_replica_task_last_end_timestamp_seconds veeam_em_replica_task_last_duration_seconds \
+  veeam_em_replica_task_last_total_size_bytes veeam_em_replica_task_last_completion_timestamp_seconds \
+  veeam_em_replica_task_sessions_total veeam_em_replica_task_duration_seconds veeam_em_replica_job_last_state \
+  veeam_em_replica_job_last_result veeam_em_replica_job_sessions_total veeam_em_exporter_build_info; do
+  grep -q "^# TYPE $family " "$work/metrics" || { echo "metric family $family missing"; exit 1; }
+done
+
+# The demo promises new completed sessions every minute.
+sessions() { curl -fsS "http://127.0.0.1:$port/metrics" | awk '/^veeam_em_replica_task_sessions_total\{/ {s += $NF} END {print s}'; }
+before=$(sessions)
+sleep 61
+after=$(sessions)
+echo "veeam_em_replica_task_sessions_total: $before, then $after a minute later"
+awk -v b="$before" -v a="$after" 'BEGIN {exit !(a > b)}' || { echo "the counter did not rise"; exit 1; }
