@@ -4,13 +4,15 @@
 # of deploy/alertmanager, and a webhook receiver, all on 127.0.0.1.
 #
 # It asserts that
-#   1. a VM the simulator fails makes VeeamEMReplicaTaskFailed fire in
+#   1. compose's Prometheus configuration passes promtool, and the deploy
+#      YAML files parse (when python3 has PyYAML);
+#   2. every query of the dashboards in dashboards/ runs on that Prometheus
+#      and returns data, except where an empty answer is expected (see
+#      EXPECTED_EMPTY below);
+#   3. a VM the simulator fails makes VeeamEMReplicaTaskFailed fire in
 #      Prometheus, and Alertmanager delivers it to the webhook with the
-#      backup_server, job_name and vm labels;
-#   2. the exporter and Enterprise Manager alerts stay quiet;
-#   3. every query of the dashboards in dashboards/ runs on that Prometheus,
-#      and returns data except where an empty answer is expected (see
-#      EXPECTED_EMPTY below).
+#      backup_server, job_name and vm labels, severity and annotations;
+#   4. the exporter health alerts stay quiet meanwhile.
 #
 # Needs: go, python3, curl, prometheus, promtool, prometheus-alertmanager (or
 # alertmanager), amtool. Bounded: gives up after five and a half minutes. Every
@@ -531,9 +533,11 @@ while :; do
   sleep 5
 done
 
-# The simulator fails VMs at random moments (about 8% of tasks, retried a
-# minute later), so how long the first failure takes varies; the wait uses
-# whatever is left of the time budget.
+# The simulator fails VMs at pseudo-random moments (8% of tasks, retried a
+# minute later), so how long the first failure takes varies: usually under
+# 30 seconds, but the demo has quiet spells of several minutes without a
+# failing VM. The wait uses whatever is left of the time budget, and the test
+# fails rather than pass without having seen the alert.
 alert_deadline=$((started + budget_seconds))
 step "wait for $alert_name to fire and reach the webhook (at most $((alert_deadline - SECONDS))s)"
 in_prometheus=false
