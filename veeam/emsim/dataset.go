@@ -125,6 +125,8 @@ func (d *dataset) planRun(j *replicaJob, slot int64, attempt int, notBefore time
 		t.working = t.creation.Add(min(ts.between(time.Second, 5*time.Second), duration/3))
 		t.end = truncateDigits(t.creation.Add(duration), ts.intn(7))
 		switch p := ts.float(); {
+		case vm.broken:
+			t.result, t.reason = resultFailed, brokenVMReason
 		case p < failRate:
 			t.result, t.reason = resultFailed, failureReasons[ts.intn(len(failureReasons))]
 		case p < failRate+warnRate:

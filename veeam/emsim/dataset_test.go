@@ -309,6 +309,39 @@ func TestDemoHasFailuresAndRetries(t *testing.T) {
 	}
 }
 
+// TestBrokenVMsFailEveryRun checks that the demo always has a failing VM
+// (for the alerting demo and the real-stack test) and that TestTopology has
+// none.
+func TestBrokenVMsFailEveryRun(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		topo Topology
+		want int
+	}{{"demo", DemoTopology(), 1}, {"test", TestTopology(), 0}} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newTestServer(t, 1, tc.topo, NewManualClock(testStart))
+			completed, failed := map[string]int{}, map[string]int{}
+			for _, ts := range s.TaskSessions(testStart) {
+				if ts.State == "Completed" {
+					completed[ts.VM]++
+					if ts.Result == "Failed" {
+						failed[ts.VM]++
+					}
+				}
+			}
+			var broken []string
+			for vm, n := range completed {
+				if failed[vm] == n {
+					broken = append(broken, vm)
+				}
+			}
+			if len(broken) != tc.want {
+				t.Errorf("VMs failing every completed session: %q, want %d", broken, tc.want)
+			}
+		})
+	}
+}
+
 func TestRetentionDropsOldSessions(t *testing.T) {
 	clock := NewManualClock(testStart)
 	s := newTestServer(t, 1, DemoTopology(), clock)

@@ -24,6 +24,9 @@ type virtualMachine struct {
 	index     int
 	name      string
 	totalSize int64 // provisioned bytes, the same on every run
+	// broken VMs fail every run and every retry, like a VM removed from
+	// the inventory that is still in the job.
+	broken bool
 }
 
 const gib = 1 << 30
@@ -75,6 +78,11 @@ func buildEstate(seed int64, topo Topology) []*replicaJob {
 			}
 			j.vms[slot] = &virtualMachine{index: vmIndex, name: name, totalSize: int64(20+st.intn(481)) * gib}
 			vmIndex++
+		}
+	}
+	for _, j := range jobs {
+		for _, vm := range j.vms {
+			vm.broken = vm.index >= vmIndex-topo.BrokenVMs
 		}
 	}
 	return jobs

@@ -53,6 +53,8 @@ var warningReasons = []string{
 	"VM is running on a snapshot older than 7 days; consolidate it to keep replication fast.",
 }
 
+const brokenVMReason = "Error: Unable to process the VM: the source VM was not found in the inventory."
+
 var failureReasons = []string{
 	"Error: Failed to create VM snapshot. Timed out waiting for the operation to complete.",
 	"Error: Cannot connect to the target host: the remote side closed the connection.",

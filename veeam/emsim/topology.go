@@ -36,6 +36,9 @@ type Topology struct {
 	FailureRate, WarningRate float64
 	// RetryFailureRate is the chance that a retried VM fails again.
 	RetryFailureRate float64
+	// BrokenVMs is how many VMs, the last ones dealt, fail every run and
+	// every retry, so that a failing VM and a breached RPO always exist.
+	BrokenVMs int
 	// MaxRetries is how many retry job sessions follow a run with failed
 	// tasks, each for the VMs that failed in the attempt before.
 	MaxRetries int
@@ -88,6 +91,7 @@ func DemoTopology() Topology {
 		FailureRate:      0.08,
 		WarningRate:      0.1,
 		RetryFailureRate: 0.3,
+		BrokenVMs:        1,
 		MaxRetries:       2,
 		RetryDelay:       time.Minute,
 		WithHardNames:    true,
@@ -162,6 +166,9 @@ func (t Topology) validate() error {
 	}
 	if t.FailureRate+t.WarningRate > 1 {
 		errs = append(errs, fmt.Errorf("FailureRate + WarningRate must not exceed 1, got %v", t.FailureRate+t.WarningRate))
+	}
+	if t.BrokenVMs < 0 {
+		errs = append(errs, fmt.Errorf("BrokenVMs must not be negative, got %d", t.BrokenVMs))
 	}
 	if t.MaxRetries < 0 {
 		errs = append(errs, fmt.Errorf("MaxRetries must not be negative, got %d", t.MaxRetries))
