@@ -8,14 +8,11 @@
 package collector
 
 import (
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/go-kit/log"
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/veeam-em-exporter/veeam_em_exporter/veeam"
 )
 
 // DefaultLookback is the history reflected in the metrics when
@@ -48,6 +45,7 @@ type Collector struct {
 
 	mu     sync.RWMutex
 	state  *state
+	series seriesCache // the metrics of state's series
 	status refreshStatus
 }
 
@@ -96,97 +94,59 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 // Collect implements prometheus.Collector. It emits the state of the last
-// successful refresh; it does not refresh.
+// successful refresh; it does not refresh. The series' metrics come from the
+// cache, brought up to date first if a refresh changed the state; only the
+// exporter's own few metrics are built on every scrape. Nothing is locked
+// while the metrics are sent: the cached ones are never modified.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	stats := c.src.Stats()
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	d := &c.descs
-	ch <- prometheus.MustNewConstMetric(d.logons, prometheus.CounterValue, float64(stats.Logons))
-	c.collectStatus(ch)
-	c.collectTasks(ch)
-	c.collectJobs(ch)
+	status, series := c.snapshot()
+	ch <- prometheus.MustNewConstMetric(c.descs.logons, prometheus.CounterValue, float64(stats.Logons))
+	for _, m := range status {
+		ch <- m
+	}
+	for _, m := range series {
+		ch <- m
+	}
 }
 
-func (c *Collector) collectStatus(ch chan<- prometheus.Metric) {
+// snapshot gives the status metrics and the series' metrics of one and the
+// same refresh.
+func (c *Collector) snapshot() (status, series []prometheus.Metric) {
+	c.mu.RLock()
+	for c.state.changed {
+		c.mu.RUnlock()
+		c.mu.Lock()
+		c.series.catchUp(c.state, &c.descs)
+		c.mu.Unlock()
+		c.mu.RLock()
+	}
+	defer c.mu.RUnlock()
+	return c.statusMetrics(), c.series.all
+}
+
+func (c *Collector) statusMetrics() []prometheus.Metric {
 	d, st, s := &c.descs, &c.status, c.state
-	ch <- prometheus.MustNewConstMetric(d.up, prometheus.GaugeValue, boolValue(st.up))
-	ch <- prometheus.MustNewConstMetric(d.scrapeDuration, prometheus.GaugeValue, st.duration.Seconds())
 	lastSuccess := 0.0
 	if st.succeeded {
 		lastSuccess = unixSeconds(st.lastSuccess)
 	}
-	ch <- prometheus.MustNewConstMetric(d.lastSuccess, prometheus.GaugeValue, lastSuccess)
-	ch <- prometheus.MustNewConstMetric(d.refreshes, prometheus.CounterValue, float64(st.refreshes))
-	ch <- prometheus.MustNewConstMetric(d.refreshFailures, prometheus.CounterValue, float64(st.failures))
+	metrics := []prometheus.Metric{
+		prometheus.MustNewConstMetric(d.up, prometheus.GaugeValue, boolValue(st.up)),
+		prometheus.MustNewConstMetric(d.scrapeDuration, prometheus.GaugeValue, st.duration.Seconds()),
+		prometheus.MustNewConstMetric(d.lastSuccess, prometheus.GaugeValue, lastSuccess),
+		prometheus.MustNewConstMetric(d.refreshes, prometheus.CounterValue, float64(st.refreshes)),
+		prometheus.MustNewConstMetric(d.refreshFailures, prometheus.CounterValue, float64(st.failures)),
+	}
 	for _, q := range []struct {
 		queryType string
 		stats     queryStats
 	}{{"ReplicaTaskSession", s.taskQueries}, {"ReplicaJobSession", s.jobQueries}} {
-		ch <- prometheus.MustNewConstMetric(d.sessionsFetched, prometheus.CounterValue, float64(q.stats.fetched), q.queryType)
-		ch <- prometheus.MustNewConstMetric(d.invalidSessions, prometheus.CounterValue, float64(q.stats.invalid), q.queryType)
+		metrics = append(metrics,
+			prometheus.MustNewConstMetric(d.sessionsFetched, prometheus.CounterValue, float64(q.stats.fetched), q.queryType),
+			prometheus.MustNewConstMetric(d.invalidSessions, prometheus.CounterValue, float64(q.stats.invalid), q.queryType))
 	}
-}
-
-func (c *Collector) collectTasks(ch chan<- prometheus.Metric) {
-	d := &c.descs
-	for key, series := range c.state.tasks {
-		labels := []string{key.backupServer, key.job, key.vm}
-		with := func(extra ...string) []string { return append(labels[:3:3], extra...) }
-		for _, st := range veeam.TaskStates {
-			ch <- prometheus.MustNewConstMetric(d.taskLastState, prometheus.GaugeValue, boolValue(st == series.latestState), with(st.String())...)
-		}
-		ch <- prometheus.MustNewConstMetric(d.taskLastStart, prometheus.GaugeValue, unixSeconds(series.latest.creation), labels...)
-		for i, r := range veeam.Results {
-			ch <- prometheus.MustNewConstMetric(d.taskSessions, prometheus.CounterValue, float64(series.completed[i]), with(r.String())...)
-			if last := series.lastByResult[i]; last.uid != "" {
-				ch <- prometheus.MustNewConstMetric(d.taskLastCompletion, prometheus.GaugeValue, unixSeconds(last.end), with(r.String())...)
-			}
-		}
-		last := series.lastCompleted
-		if last.uid == "" {
-			continue
-		}
-		for _, r := range veeam.Results {
-			ch <- prometheus.MustNewConstMetric(d.taskLastResult, prometheus.GaugeValue, boolValue(r == last.result), with(r.String())...)
-		}
-		ch <- prometheus.MustNewConstMetric(d.taskLastEnd, prometheus.GaugeValue, unixSeconds(last.end), labels...)
-		ch <- prometheus.MustNewConstMetric(d.taskLastDuration, prometheus.GaugeValue, last.duration().Seconds(), labels...)
-		ch <- prometheus.MustNewConstMetric(d.taskLastTotalSize, prometheus.GaugeValue, float64(last.totalSize), labels...)
-	}
-	for key, h := range c.state.durations {
-		buckets := make(map[float64]uint64, len(taskDurationBuckets))
-		for i, upper := range taskDurationBuckets {
-			buckets[upper] = h.cumulative[i]
-		}
-		ch <- prometheus.MustNewConstHistogram(d.taskDuration, h.count, h.sum, buckets, key.backupServer, key.job)
-	}
-}
-
-func (c *Collector) collectJobs(ch chan<- prometheus.Metric) {
-	d := &c.descs
-	for key, series := range c.state.jobs {
-		labels := []string{key.backupServer, key.job}
-		with := func(extra ...string) []string { return append(labels[:2:2], extra...) }
-		for _, st := range veeam.JobStates {
-			ch <- prometheus.MustNewConstMetric(d.jobLastState, prometheus.GaugeValue, boolValue(st == series.latestState), with(st.String())...)
-		}
-		ch <- prometheus.MustNewConstMetric(d.jobLastStart, prometheus.GaugeValue, unixSeconds(series.latest.creation), labels...)
-		for i, r := range veeam.Results {
-			for retry, count := range series.completed[i] {
-				ch <- prometheus.MustNewConstMetric(d.jobSessions, prometheus.CounterValue, float64(count), with(r.String(), strconv.FormatBool(retry == 1))...)
-			}
-		}
-		last := series.lastCompleted
-		if last.uid == "" {
-			continue
-		}
-		for _, r := range veeam.Results {
-			ch <- prometheus.MustNewConstMetric(d.jobLastResult, prometheus.GaugeValue, boolValue(r == last.result), with(r.String())...)
-		}
-		ch <- prometheus.MustNewConstMetric(d.jobLastEnd, prometheus.GaugeValue, unixSeconds(last.end), labels...)
-		ch <- prometheus.MustNewConstMetric(d.jobLastDuration, prometheus.GaugeValue, last.duration().Seconds(), labels...)
-	}
+	return metrics
 }
 
 func boolValue(b bool) float64 {

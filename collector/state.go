@@ -36,6 +36,12 @@ type sessionRef struct {
 	creation time.Time
 }
 
+// same reports whether r and o are the same session at the same instant,
+// whatever the location of their times.
+func (r sessionRef) same(o sessionRef) bool {
+	return r.uid == o.uid && r.creation.Equal(o.creation)
+}
+
 // supersedes reports whether r should replace cur as the latest session. A
 // re-read of the same session always replaces its earlier version.
 func (r sessionRef) supersedes(cur sessionRef) bool {
@@ -56,6 +62,11 @@ type finishedSession struct {
 	totalSize int64
 }
 
+// same reports whether f and o would give the same metric values.
+func (f finishedSession) same(o finishedSession) bool {
+	return f.sessionRef.same(o.sessionRef) && f.end.Equal(o.end) && f.result == o.result && f.totalSize == o.totalSize
+}
+
 func (f finishedSession) duration() time.Duration {
 	return max(f.end.Sub(f.creation), 0)
 }
@@ -68,6 +79,22 @@ type taskSeries struct {
 	lastCompleted finishedSession
 	lastByResult  [resultCount]finishedSession
 	completed     [resultCount]uint64
+	// changed is set when the series' metrics differ from what the series
+	// cache holds for it; the cache clears it.
+	changed bool
+}
+
+// same reports whether s and o would give the same metric values.
+func (s *taskSeries) same(o *taskSeries) bool {
+	if !s.latest.same(o.latest) || s.latestState != o.latestState || !s.lastCompleted.same(o.lastCompleted) || s.completed != o.completed {
+		return false
+	}
+	for i := range s.lastByResult {
+		if !s.lastByResult[i].same(o.lastByResult[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 // jobSeries is the state of one (backup server, job).
@@ -77,6 +104,12 @@ type jobSeries struct {
 	lastCompleted finishedSession
 	// completed[result][retry]: retry 1 counts retry sessions.
 	completed [resultCount][2]uint64
+	changed   bool // as in taskSeries
+}
+
+// same reports whether s and o would give the same metric values.
+func (s *jobSeries) same(o *jobSeries) bool {
+	return s.latest.same(o.latest) && s.latestState == o.latestState && s.lastCompleted.same(o.lastCompleted) && s.completed == o.completed
 }
 
 // durationHistogram accumulates task durations with cumulative bucket counts,
@@ -85,6 +118,7 @@ type durationHistogram struct {
 	cumulative [len(taskDurationBuckets)]uint64
 	count      uint64
 	sum        float64
+	changed    bool // as in taskSeries
 }
 
 func (h *durationHistogram) observe(seconds float64) {
@@ -95,6 +129,7 @@ func (h *durationHistogram) observe(seconds float64) {
 	}
 	h.count++
 	h.sum += seconds
+	h.changed = true
 }
 
 // jobSessionName remembers a job session's job name, so that task sessions
@@ -173,6 +208,9 @@ type state struct {
 
 	taskWindow, jobWindow   queryWindow
 	taskQueries, jobQueries queryStats
+	// changed is set when a series was added, removed or changed since the
+	// series cache last caught up; the cache clears it.
+	changed bool
 }
 
 func newState(lookback, overlap time.Duration) *state {
@@ -246,9 +284,16 @@ func (s *state) applyJob(j *veeam.ReplicaJobSession) {
 	key := jobKey{backupServer: j.BackupServerName, job: job}
 	series := s.jobs[key]
 	if series == nil {
-		series = &jobSeries{}
+		series = &jobSeries{changed: true}
 		s.jobs[key] = series
+		s.changed = true
 	}
+	before := *series
+	defer func() {
+		if !series.same(&before) {
+			series.changed, s.changed = true, true
+		}
+	}()
 	ref := sessionRef{uid: j.UID, creation: j.CreationTime}
 	if ref.supersedes(series.latest) {
 		series.latest, series.latestState = ref, j.State
@@ -282,15 +327,23 @@ func (s *state) applyTask(t *veeam.ReplicaTaskSession) {
 	key := taskKey{backupServer: t.BackupServerName, job: s.jobOf(t), vm: t.VMDisplayName}
 	series := s.tasks[key]
 	if series == nil {
-		series = &taskSeries{}
+		series = &taskSeries{changed: true}
 		s.tasks[key] = series
+		s.changed = true
 	}
 	histogramKey := jobKey{backupServer: key.backupServer, job: key.job}
 	histogram := s.durations[histogramKey]
 	if histogram == nil {
-		histogram = &durationHistogram{}
+		histogram = &durationHistogram{changed: true}
 		s.durations[histogramKey] = histogram
+		s.changed = true
 	}
+	before := *series
+	defer func() {
+		if !series.same(&before) {
+			series.changed, s.changed = true, true
+		}
+	}()
 
 	ref := sessionRef{uid: t.UID, creation: t.CreationTime}
 	if ref.supersedes(series.latest) {
@@ -321,30 +374,36 @@ func (s *state) prune(windowStart time.Time) {
 	for key, series := range s.tasks {
 		if series.latest.creation.Before(windowStart) {
 			delete(s.tasks, key)
+			s.changed = true
 			continue
 		}
 		jobsWithTasks[jobKey{backupServer: key.backupServer, job: key.job}] = true
-		if series.lastCompleted.creation.Before(windowStart) {
+		if series.lastCompleted.uid != "" && series.lastCompleted.creation.Before(windowStart) {
 			series.lastCompleted = finishedSession{}
+			series.changed, s.changed = true, true
 		}
 		for i := range series.lastByResult {
-			if series.lastByResult[i].creation.Before(windowStart) {
+			if series.lastByResult[i].uid != "" && series.lastByResult[i].creation.Before(windowStart) {
 				series.lastByResult[i] = finishedSession{}
+				series.changed, s.changed = true, true
 			}
 		}
 	}
 	for key, series := range s.jobs {
 		if series.latest.creation.Before(windowStart) {
 			delete(s.jobs, key)
+			s.changed = true
 			continue
 		}
-		if series.lastCompleted.creation.Before(windowStart) {
+		if series.lastCompleted.uid != "" && series.lastCompleted.creation.Before(windowStart) {
 			series.lastCompleted = finishedSession{}
+			series.changed, s.changed = true, true
 		}
 	}
 	for key := range s.durations {
 		if _, hasJob := s.jobs[key]; !hasJob && !jobsWithTasks[key] {
 			delete(s.durations, key)
+			s.changed = true
 		}
 	}
 	for uid, name := range s.jobNames {

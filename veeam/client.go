@@ -20,8 +20,9 @@ import (
 )
 
 const (
-	defaultPageSize     = 1000
-	defaultMaxBodyBytes = 256 << 20
+	defaultPageSize      = 1000
+	defaultPagesInFlight = 4
+	defaultMaxBodyBytes  = 256 << 20
 	// smallBodyLimit bounds the documents read besides query pages (Error,
 	// LogonSession) and how much of an unread body is drained so that its
 	// connection can be reused.
@@ -41,7 +42,11 @@ type Config struct {
 	// RootCAs, when set, is the only pool trusted; CAFile is then ignored.
 	RootCAs            *x509.CertPool
 	InsecureSkipVerify bool
-	PageSize           int               // entities per query page; 1000 when 0
+	PageSize           int // entities per query page; 1000 when 0
+	// MaxConcurrentPages bounds the pages of one query fetched at once once
+	// the first page has told how many there are; 4 when 0. A remote EM's
+	// latency then costs about a quarter of the pages' round trips.
+	MaxConcurrentPages int
 	MaxBodyBytes       int64             // largest response body accepted; 256 MiB when 0
 	Transport          http.RoundTripper // replaces the client's own transport and its TLS settings
 	Logger             log.Logger        // nil logs nothing
@@ -56,9 +61,11 @@ type Client struct {
 	password func() (string, error)
 	pageSize int
 	maxPages int
-	maxBody  int64
-	http     *http.Client
-	logger   log.Logger
+	// pagesInFlight bounds the concurrent page fetches of one query.
+	pagesInFlight int
+	maxBody       int64
+	http          *http.Client
+	logger        log.Logger
 
 	mu      sync.Mutex
 	session *logonSession // nil when not logged on
@@ -98,6 +105,8 @@ func New(cfg Config) (*Client, error) {
 		return nil, errors.New("EM password source is required")
 	case cfg.PageSize < 0:
 		return nil, fmt.Errorf("page size %d is negative", cfg.PageSize)
+	case cfg.MaxConcurrentPages < 0:
+		return nil, fmt.Errorf("maximum concurrent pages %d is negative", cfg.MaxConcurrentPages)
 	case cfg.MaxBodyBytes < 0:
 		return nil, fmt.Errorf("maximum body size %d is negative", cfg.MaxBodyBytes)
 	}
@@ -117,12 +126,13 @@ func New(cfg Config) (*Client, error) {
 		level.Warn(logger).Log("msg", "TLS certificate verification of Enterprise Manager is disabled: the connection and the credentials can be intercepted")
 	}
 	c := &Client{
-		base:     base,
-		username: cfg.Username,
-		password: cfg.Password,
-		pageSize: cfg.PageSize,
-		maxPages: defaultMaxPages,
-		maxBody:  cfg.MaxBodyBytes,
+		base:          base,
+		username:      cfg.Username,
+		password:      cfg.Password,
+		pageSize:      cfg.PageSize,
+		maxPages:      defaultMaxPages,
+		pagesInFlight: cfg.MaxConcurrentPages,
+		maxBody:       cfg.MaxBodyBytes,
 		http: &http.Client{
 			Transport: transport,
 			// EM does not redirect; following one could hand the session
@@ -137,6 +147,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	if c.maxBody == 0 {
 		c.maxBody = defaultMaxBodyBytes
+	}
+	if c.pagesInFlight == 0 {
+		c.pagesInFlight = defaultPagesInFlight
 	}
 	return c, nil
 }

@@ -1,7 +1,7 @@
 package veeam
 
 import (
-	"encoding/xml"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -25,111 +25,69 @@ type entityPage[T any] struct {
 	paging  pagingInfo
 }
 
-// entityDecoder decodes the entity that start opens. ok is false when the
-// entity lacks something the exporter relies on; err means the document
-// itself is broken.
-type entityDecoder[T any] func(d *xml.Decoder, start *xml.StartElement) (item T, ok bool, err error)
+// entityDecoder turns the fields of one entity into an item. ok is false
+// when the entity lacks something the exporter relies on.
+type entityDecoder[T any] struct {
+	schema *entitySchema
+	build  func(e *rawEntity, strs *interner) (item T, ok bool)
+}
 
 // decodePage streams a QueryResult document, decoding each element named
 // entity with decode. Only the entity being decoded is held in memory.
 func decodePage[T any](r io.Reader, entity string, decode entityDecoder[T]) (entityPage[T], error) {
 	var p entityPage[T]
-	d := xml.NewDecoder(r)
-	root, err := rootElement(d)
+	s := newXMLScanner(r)
+	root, err := rootElement(s)
 	if err != nil {
 		return p, err
 	}
-	if root.Name.Space != namespace || root.Name.Local != "QueryResult" {
-		return p, fmt.Errorf("expected QueryResult in namespace %s, got %s", namespace, describe(root.Name))
+	if root.Space != namespace || root.Local != "QueryResult" {
+		return p, fmt.Errorf("expected QueryResult in namespace %s, got %s", namespace, describe(root))
 	}
-	for depth := 1; depth > 0; {
-		tok, err := d.Token()
+	if s.depth() == 0 {
+		return p, nil
+	}
+	e := newRawEntity(decode.schema)
+	strs := newInterner()
+	for s.depth() > 0 {
+		if _, err := s.text(); err != nil {
+			return p, truncation(err)
+		}
+		m, err := s.markup()
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				err = fmt.Errorf("document ends before </QueryResult>: %w", io.ErrUnexpectedEOF)
-			}
 			return p, err
 		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			switch t.Name.Local {
-			case entity:
-				item, ok, err := decode(d, &t)
-				if err != nil {
-					return p, fmt.Errorf("entity %d: %w", len(p.items)+p.invalid+1, err)
-				}
-				if ok {
-					p.items = append(p.items, item)
-				} else {
-					p.invalid++
-				}
-				continue // DecodeElement consumed the end tag
-			case "PagingInfo":
-				if p.paging, err = parsePagingInfo(t.Attr); err != nil {
-					return p, err
-				}
-			}
-			depth++
-		case xml.EndElement:
-			depth--
-		}
-	}
-	return p, nil
-}
-
-// rootElement skips the prolog (declaration, comments, DOCTYPE, white space)
-// and returns the document's first element.
-func rootElement(d *xml.Decoder) (xml.StartElement, error) {
-	for {
-		tok, err := d.Token()
-		if errors.Is(err, io.EOF) {
-			return xml.StartElement{}, errors.New("empty document, expected a QueryResult")
-		}
-		if err != nil {
-			return xml.StartElement{}, err
-		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			return t, nil
-		case xml.CharData:
-			if len(strings.TrimSpace(string(t))) > 0 {
-				return xml.StartElement{}, errors.New("text before the root element, expected a QueryResult document")
-			}
-		}
-	}
-}
-
-func describe(name xml.Name) string {
-	if name.Space == "" {
-		return "<" + name.Local + ">"
-	}
-	return fmt.Sprintf("<%s> in namespace %s", name.Local, name.Space)
-}
-
-func parsePagingInfo(attrs []xml.Attr) (pagingInfo, error) {
-	var p pagingInfo
-	for _, a := range attrs {
-		var field *int
-		switch a.Name.Local {
-		case "PageNum":
-			field = &p.PageNum
-		case "PageSize":
-			field = &p.PageSize
-		case "PagesCount":
-			field = &p.PagesCount
-		default:
+		if m.kind != markupStart {
 			continue
 		}
-		n, err := strconv.Atoi(strings.TrimSpace(a.Value))
-		if err != nil || n < 0 {
-			return p, fmt.Errorf("PagingInfo %s=%q is not a count", a.Name.Local, a.Value)
+		switch string(localName(m.name)) {
+		case entity:
+			if err := e.read(s, m); err != nil {
+				return p, fmt.Errorf("entity %d: %w", len(p.items)+p.invalid+1, truncation(err))
+			}
+			if item, ok := decode.build(e, strs); ok {
+				p.items = append(p.items, item)
+			} else {
+				p.invalid++
+			}
+		case "PagingInfo":
+			if p.paging, err = parsePagingInfo(m.body); err != nil {
+				return p, err
+			}
 		}
-		*field = n
 	}
 	return p, nil
 }
 
-// xmlLink is a Link of an entity's Links.
+func truncation(err error) error {
+	if errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("document ends before </QueryResult>: %w", io.ErrUnexpectedEOF)
+	}
+	return err
+}
+
+// xmlLink is a Link of an entity's Links, for documents decoded with
+// encoding/xml.
 type xmlLink struct {
 	Rel  string `xml:"Rel,attr"`
 	Type string `xml:"Type,attr"`
@@ -137,106 +95,207 @@ type xmlLink struct {
 	Name string `xml:"Name,attr"`
 }
 
-// upLinkName returns the Name of the Rel="Up" link to a resource of type typ,
-// which is how an entity names its parents.
-func upLinkName(links []xmlLink, typ string) string {
-	for _, l := range links {
-		if strings.TrimSpace(l.Rel) == "Up" && strings.TrimSpace(l.Type) == typ {
-			return strings.TrimSpace(l.Name)
+// xmlName is an element name with its prefix resolved.
+type xmlName struct{ Space, Local string }
+
+// rootElement skips the prolog (declaration, comments, DOCTYPE, white space)
+// and returns the document's first element, its namespace resolved from its
+// own declarations as encoding/xml would.
+func rootElement(s *xmlScanner) (xmlName, error) {
+	for {
+		text, err := s.text()
+		if len(bytes.TrimSpace(text)) > 0 {
+			return xmlName{}, errors.New("text before the root element, expected a QueryResult document")
+		}
+		if errors.Is(err, io.EOF) {
+			return xmlName{}, errors.New("empty document, expected a QueryResult")
+		}
+		if err != nil {
+			return xmlName{}, err
+		}
+		m, err := s.markup()
+		if err != nil {
+			return xmlName{}, err
+		}
+		switch m.kind {
+		case markupCDATA:
+			if len(bytes.TrimSpace(m.body)) > 0 {
+				return xmlName{}, errors.New("text before the root element, expected a QueryResult document")
+			}
+		case markupStart:
+			return resolveRoot(m)
+		case markupEnd:
+			return xmlName{}, syntaxError("unexpected end element </%s>", m.name)
 		}
 	}
-	return ""
 }
 
-type xmlReplicaTaskSession struct {
-	UID           string    `xml:"UID,attr"`
-	Name          string    `xml:"Name,attr"`
-	VMDisplayName string    `xml:"VmDisplayName,attr"`
-	Links         []xmlLink `xml:"Links>Link"`
-	JobSessionUID string    `xml:"JobSessionUid"`
-	CreationTime  string    `xml:"CreationTimeUTC"`
-	EndTime       string    `xml:"EndTimeUTC"`
-	State         string    `xml:"State"`
-	Result        string    `xml:"Result"`
-	Reason        string    `xml:"Reason"`
-	TotalSize     string    `xml:"TotalSize"`
-}
-
-func decodeReplicaTaskSession(d *xml.Decoder, start *xml.StartElement) (ReplicaTaskSession, bool, error) {
-	var x xmlReplicaTaskSession
-	if err := d.DecodeElement(&x, start); err != nil {
-		return ReplicaTaskSession{}, false, err
+func resolveRoot(m markup) (xmlName, error) {
+	name := xmlName{Local: string(localName(m.name)), Space: string(prefix(m.name))}
+	want := "xmlns"
+	if name.Space != "" {
+		want = "xmlns:" + name.Space
 	}
-	s, ok := x.session()
-	return s, ok, nil
+	if name.Space == "xml" {
+		name.Space = "http://www.w3.org/XML/1998/namespace"
+	}
+	var declared []byte
+	found := false
+	var unescapeErr error
+	err := attributes(m.body, func(attr, raw []byte) {
+		if string(attr) == want {
+			declared, unescapeErr = appendUnescaped(declared[:0], raw)
+			found = true
+		}
+	})
+	if err == nil {
+		err = unescapeErr
+	}
+	if err != nil {
+		return xmlName{}, err
+	}
+	if found {
+		name.Space = string(declared)
+	}
+	return name, nil
 }
 
-// session maps the XML to a ReplicaTaskSession; ok is false when a required
-// field is missing or a present field cannot be parsed.
-func (x *xmlReplicaTaskSession) session() (s ReplicaTaskSession, ok bool) {
+func describe(name xmlName) string {
+	if name.Space == "" {
+		return "<" + name.Local + ">"
+	}
+	return fmt.Sprintf("<%s> in namespace %s", name.Local, name.Space)
+}
+
+func parsePagingInfo(tag []byte) (pagingInfo, error) {
+	var p pagingInfo
+	var bad error
+	err := attributes(tag, func(name, raw []byte) {
+		var field *int
+		switch string(localName(name)) {
+		case "PageNum":
+			field = &p.PageNum
+		case "PageSize":
+			field = &p.PageSize
+		case "PagesCount":
+			field = &p.PagesCount
+		default:
+			return
+		}
+		value, err := appendUnescaped(nil, raw)
+		if err != nil {
+			bad = err
+			return
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(string(value)))
+		if err != nil || n < 0 {
+			bad = fmt.Errorf("PagingInfo %s=%q is not a count", localName(name), value)
+			return
+		}
+		*field = n
+	})
+	if err != nil {
+		return p, err
+	}
+	return p, bad
+}
+
+// The fields of a task session the exporter reads, in schema order.
+const (
+	taskUID = iota
+	taskName
+	taskVMDisplayName
+	taskJobSessionUID
+	taskCreationTime
+	taskEndTime
+	taskState
+	taskResult
+	taskReason
+	taskTotalSize
+	taskBackupServer
+	taskJobSession
+)
+
+var taskSchema = &entitySchema{
+	attrs:    []string{"UID", "Name", "VmDisplayName"},
+	children: []string{"JobSessionUid", "CreationTimeUTC", "EndTimeUTC", "State", "Result", "Reason", "TotalSize"},
+	upLinks:  []string{"BackupServerReference", "ReplicaJobSessionReference"},
+}
+
+var decodeReplicaTaskSession = entityDecoder[ReplicaTaskSession]{schema: taskSchema, build: buildReplicaTaskSession}
+
+// buildReplicaTaskSession maps the fields to a ReplicaTaskSession; ok is
+// false when a required field is missing or a present field cannot be
+// parsed. The session's own names share one allocation; the names it
+// shares with other sessions are interned.
+func buildReplicaTaskSession(e *rawEntity, strs *interner) (s ReplicaTaskSession, ok bool) {
+	own := e.ownStrings(taskUID, taskName, taskVMDisplayName)
 	s = ReplicaTaskSession{
-		UID:              strings.TrimSpace(x.UID),
-		Name:             strings.TrimSpace(x.Name),
-		VMDisplayName:    strings.TrimSpace(x.VMDisplayName),
-		BackupServerName: upLinkName(x.Links, "BackupServerReference"),
-		JobSessionUID:    strings.TrimSpace(x.JobSessionUID),
-		JobSessionName:   upLinkName(x.Links, "ReplicaJobSessionReference"),
-		Reason:           strings.TrimSpace(x.Reason),
+		UID:              own[0],
+		Name:             own[1],
+		VMDisplayName:    own[2],
+		BackupServerName: strs.get(e.trimmed(taskBackupServer)),
+		JobSessionUID:    strs.get(e.trimmed(taskJobSessionUID)),
+		JobSessionName:   strs.get(e.trimmed(taskJobSession)),
+		Reason:           strs.get(e.trimmed(taskReason)),
 	}
 	var fields fieldParser
-	s.CreationTime = fields.timestamp(x.CreationTime, true)
-	s.EndTime = fields.timestamp(x.EndTime, false)
-	s.State = fields.taskState(x.State)
-	s.Result = fields.result(x.Result)
-	s.TotalSize = fields.number(x.TotalSize)
+	s.CreationTime = fields.timestampBytes(e.trimmed(taskCreationTime), true)
+	s.EndTime = fields.timestampBytes(e.trimmed(taskEndTime), false)
+	s.State = fields.taskState(strs.get(e.trimmed(taskState)))
+	s.Result = fields.result(strs.get(e.trimmed(taskResult)))
+	s.TotalSize = fields.numberBytes(e.trimmed(taskTotalSize))
 	return s, s.UID != "" && fields.ok()
 }
 
-type xmlReplicaJobSession struct {
-	UID          string    `xml:"UID,attr"`
-	Name         string    `xml:"Name,attr"`
-	Links        []xmlLink `xml:"Links>Link"`
-	JobUID       string    `xml:"JobUid"`
-	JobName      string    `xml:"JobName"`
-	JobType      string    `xml:"JobType"`
-	CreationTime string    `xml:"CreationTimeUTC"`
-	EndTime      string    `xml:"EndTimeUTC"`
-	State        string    `xml:"State"`
-	Result       string    `xml:"Result"`
-	Progress     string    `xml:"Progress"`
-	IsRetry      string    `xml:"IsRetry"`
+// The fields of a job session the exporter reads, in schema order.
+const (
+	jobUID = iota
+	jobName
+	jobJobUID
+	jobJobName
+	jobJobType
+	jobCreationTime
+	jobEndTime
+	jobState
+	jobResult
+	jobProgress
+	jobIsRetry
+	jobBackupServer
+	jobJobReference
+)
+
+var jobSchema = &entitySchema{
+	attrs:    []string{"UID", "Name"},
+	children: []string{"JobUid", "JobName", "JobType", "CreationTimeUTC", "EndTimeUTC", "State", "Result", "Progress", "IsRetry"},
+	upLinks:  []string{"BackupServerReference", "JobReference"},
 }
 
-func decodeReplicaJobSession(d *xml.Decoder, start *xml.StartElement) (ReplicaJobSession, bool, error) {
-	var x xmlReplicaJobSession
-	if err := d.DecodeElement(&x, start); err != nil {
-		return ReplicaJobSession{}, false, err
-	}
-	s, ok := x.session()
-	return s, ok, nil
-}
+var decodeReplicaJobSession = entityDecoder[ReplicaJobSession]{schema: jobSchema, build: buildReplicaJobSession}
 
-// session maps the XML to a ReplicaJobSession; ok is false when a required
-// field is missing or a present field cannot be parsed.
-func (x *xmlReplicaJobSession) session() (s ReplicaJobSession, ok bool) {
+// buildReplicaJobSession maps the fields to a ReplicaJobSession; ok is
+// false when a required field is missing or a present field cannot be
+// parsed.
+func buildReplicaJobSession(e *rawEntity, strs *interner) (s ReplicaJobSession, ok bool) {
+	own := e.ownStrings(jobUID, jobName, -1)
 	s = ReplicaJobSession{
-		UID:              strings.TrimSpace(x.UID),
-		Name:             strings.TrimSpace(x.Name),
-		JobUID:           strings.TrimSpace(x.JobUID),
-		JobName:          strings.TrimSpace(x.JobName),
-		JobType:          strings.TrimSpace(x.JobType),
-		BackupServerName: upLinkName(x.Links, "BackupServerReference"),
+		UID:              own[0],
+		Name:             own[1],
+		JobUID:           strs.get(e.trimmed(jobJobUID)),
+		JobName:          strs.get(e.trimmed(jobJobName)),
+		JobType:          strs.get(e.trimmed(jobJobType)),
+		BackupServerName: strs.get(e.trimmed(jobBackupServer)),
 	}
 	if s.JobName == "" {
-		s.JobName = upLinkName(x.Links, "JobReference")
+		s.JobName = strs.get(e.trimmed(jobJobReference))
 	}
 	var fields fieldParser
-	s.CreationTime = fields.timestamp(x.CreationTime, true)
-	s.EndTime = fields.timestamp(x.EndTime, false)
-	s.State = fields.jobState(x.State)
-	s.Result = fields.result(x.Result)
-	s.Progress = int(fields.number(x.Progress))
-	s.IsRetry = fields.flag(x.IsRetry)
+	s.CreationTime = fields.timestampBytes(e.trimmed(jobCreationTime), true)
+	s.EndTime = fields.timestampBytes(e.trimmed(jobEndTime), false)
+	s.State = fields.jobState(strs.get(e.trimmed(jobState)))
+	s.Result = fields.result(strs.get(e.trimmed(jobResult)))
+	s.Progress = int(fields.numberBytes(e.trimmed(jobProgress)))
+	s.IsRetry = fields.flag(string(e.trimmed(jobIsRetry)))
 	return s, s.UID != "" && fields.ok()
 }
 

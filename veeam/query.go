@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -119,23 +120,28 @@ type entityQuery[T any] struct {
 	uid    func(*T) string
 }
 
-// runQuery fetches every page of a query. Paging over a collection that grows
-// meanwhile can show an entity twice: a later copy replaces the earlier one.
+// runQuery fetches every page of a query. The first page comes alone, for
+// it tells how many there are; the rest are fetched concurrently, at most
+// c.pagesInFlight at a time, and merged in page order, so the result, the
+// error and the counts are those of fetching one page after another: Pages
+// and Bytes count the pages up to the last merged one or the failing one.
+// Paging over a collection that grows meanwhile can show an entity twice: a
+// later copy replaces the earlier one, and a last page announcing more pages
+// than known starts another round.
 func runQuery[T any](ctx context.Context, c *Client, q entityQuery[T], filter Filter) (QueryResult[T], error) {
 	var res QueryResult[T]
 	seen := make(map[string]int)
-	for page := 1; ; page++ {
-		if page > c.maxPages {
-			return res, fmt.Errorf("query %s: more than %d pages; raise the page size or shorten the window", q.typ, c.maxPages)
-		}
-		p, n, err := fetchPage(ctx, c, q, filter, page)
+	// merge adds one fetched page and tells whether the query goes on.
+	merge := func(f *pageFetch[T]) (bool, error) {
 		res.Pages++
-		res.Bytes += n
-		if err != nil {
-			return res, err
+		res.Bytes += f.bytes
+		// An empty page ends the query even when EM announced more: the
+		// collection shrank, and asking on could loop.
+		if f.err != nil || f.page.empty() {
+			return false, f.err
 		}
-		res.Invalid += p.invalid
-		for _, item := range p.items {
+		res.Invalid += f.page.invalid
+		for _, item := range f.page.items {
 			uid := q.uid(&item)
 			if i, ok := seen[uid]; ok {
 				res.Items[i] = item
@@ -144,12 +150,87 @@ func runQuery[T any](ctx context.Context, c *Client, q entityQuery[T], filter Fi
 			seen[uid] = len(res.Items)
 			res.Items = append(res.Items, item)
 		}
-		// An empty page ends the query even when EM announced more: the
-		// collection shrank, and asking on could loop.
-		if len(p.items)+p.invalid == 0 || page >= p.paging.PagesCount {
-			return res, nil
-		}
+		return true, nil
 	}
+	var first pageFetch[T]
+	first.page, first.bytes, first.err = fetchPage(ctx, c, q, filter, 1)
+	if more, err := merge(&first); !more {
+		return res, err
+	}
+	fetched, announced := 1, first.page.paging.PagesCount
+	for announced > fetched {
+		if announced > c.maxPages {
+			return res, fmt.Errorf("query %s: %d pages, more than %d; raise the page size or shorten the window", q.typ, announced, c.maxPages)
+		}
+		pages := fetchPages(ctx, c, q, filter, fetched+1, announced)
+		last := pages[len(pages)-1].page.paging.PagesCount
+		for i := range pages {
+			if more, err := merge(&pages[i]); !more {
+				return res, err
+			}
+			// Its items are copied: the page can go before the others.
+			pages[i] = pageFetch[T]{}
+		}
+		fetched, announced = announced, last
+	}
+	return res, nil
+}
+
+// pageFetch is the outcome of one page request.
+type pageFetch[T any] struct {
+	page  entityPage[T]
+	bytes int64
+	err   error
+}
+
+// fetchPages gets pages from to last, at most c.pagesInFlight at a time. A
+// failing page cancels the requests for the pages after it and stops new
+// ones; the pages before it are still fetched, so the first failing page in
+// order is the one whose error counts, as when fetching them one by one.
+func fetchPages[T any](ctx context.Context, c *Client, q entityQuery[T], filter Filter, from, last int) []pageFetch[T] {
+	fetches := make([]pageFetch[T], last-from+1)
+	cancels := make([]context.CancelFunc, len(fetches))
+	var (
+		mu       sync.Mutex
+		next     = from
+		failedAt = last + 1 // the lowest failing page, or past the last
+		wg       sync.WaitGroup
+	)
+	for range min(c.pagesInFlight, len(fetches)) {
+		wg.Go(func() {
+			for {
+				mu.Lock()
+				page := next
+				if page > last || page > failedAt {
+					mu.Unlock()
+					return
+				}
+				next++
+				pageCtx, cancel := context.WithCancel(ctx)
+				cancels[page-from] = cancel
+				mu.Unlock()
+
+				f := &fetches[page-from]
+				f.page, f.bytes, f.err = fetchPage(pageCtx, c, q, filter, page)
+				cancel()
+				if f.err == nil {
+					continue
+				}
+				mu.Lock()
+				if page < failedAt {
+					failedAt = page
+					for _, cancelLater := range cancels[page-from+1:] {
+						if cancelLater != nil {
+							cancelLater()
+						}
+					}
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return fetches
 }
 
 // fetchPage gets and decodes one page; n is the body bytes read.
@@ -207,4 +288,9 @@ func bodyError(ctx context.Context, op, typ string, page int, err error) error {
 		return requestError(ctx, op, err)
 	}
 	return &DecodeError{Type: typ, Page: page, Err: err}
+}
+
+// empty tells a page without a single entity, valid or not.
+func (p *entityPage[T]) empty() bool {
+	return len(p.items)+p.invalid == 0
 }

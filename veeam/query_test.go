@@ -1,10 +1,13 @@
 package veeam
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -128,6 +131,8 @@ func TestQueryFollowsPaging(t *testing.T) {
 		t.Errorf("Pages %d, Invalid %d, Bytes %d; want 3, 0 and the bodies' size", res.Pages, res.Invalid, res.Bytes)
 	}
 	queries := f.rawQueries()
+	// Pages after the first are fetched concurrently, in any order.
+	slices.Sort(queries)
 	if len(queries) != 3 {
 		t.Fatalf("%d requests, want 3", len(queries))
 	}
@@ -165,6 +170,9 @@ func TestQueryStopsEarly(t *testing.T) {
 		page      func(page int) string
 		wantPages int
 		wantItems int
+		// wantRequests differs from wantPages when pages announced by the
+		// first were fetched concurrently past the empty one.
+		wantRequests int
 	}{
 		{
 			name: "empty page before PagesCount",
@@ -174,17 +182,17 @@ func TestQueryStopsEarly(t *testing.T) {
 				}
 				return queryResult(page, 2, 5)
 			},
-			wantPages: 2, wantItems: 2,
+			wantPages: 2, wantItems: 2, wantRequests: 5,
 		},
 		{
 			name:      "no PagingInfo",
 			page:      func(int) string { return queryResult(1, 2, -1, completed("a"), completed("b")) },
-			wantPages: 1, wantItems: 2,
+			wantPages: 1, wantItems: 2, wantRequests: 1,
 		},
 		{
 			name:      "PagesCount 0",
 			page:      func(int) string { return queryResult(1, 2, 0, completed("a")) },
-			wantPages: 1, wantItems: 1,
+			wantPages: 1, wantItems: 1, wantRequests: 1,
 		},
 	}
 	for _, tc := range cases {
@@ -196,9 +204,9 @@ func TestQueryStopsEarly(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res.Pages != tc.wantPages || len(f.rawQueries()) != tc.wantPages || len(res.Items) != tc.wantItems {
-				t.Errorf("%d pages (%d requests), %d items; want %d pages and %d items",
-					res.Pages, len(f.rawQueries()), len(res.Items), tc.wantPages, tc.wantItems)
+			if res.Pages != tc.wantPages || len(f.rawQueries()) != tc.wantRequests || len(res.Items) != tc.wantItems {
+				t.Errorf("%d pages (%d requests), %d items; want %d pages (%d requests) and %d items",
+					res.Pages, len(f.rawQueries()), len(res.Items), tc.wantPages, tc.wantRequests, tc.wantItems)
 			}
 		})
 	}
@@ -213,11 +221,11 @@ func TestQueryPageLimit(t *testing.T) {
 	c := newTestClient(t, f, nil)
 	c.maxPages = 3
 	res, err := c.ReplicaTaskSessions(testContext(t), time.Time{})
-	if err == nil || !strings.Contains(err.Error(), "more than 3 pages") {
+	if err == nil || !strings.Contains(err.Error(), "1000000 pages, more than 3") {
 		t.Fatalf("err = %v, want the page limit", err)
 	}
-	if res.Pages != 3 {
-		t.Errorf("fetched %d pages, want 3", res.Pages)
+	if res.Pages != 1 || len(f.rawQueries()) != 1 {
+		t.Errorf("fetched %d pages in %d requests, want only the first, which announced the count", res.Pages, len(f.rawQueries()))
 	}
 }
 
@@ -264,5 +272,205 @@ func TestReplicaJobSessionsQuery(t *testing.T) {
 	}
 	if len(res.Items) != 1 || res.Items[0].JobName != `SQL "Tier-1", prod; nightly` {
 		t.Errorf("items = %+v", res.Items)
+	}
+}
+
+// inFlight counts the requests a fake EM is answering at once.
+type inFlight struct {
+	now, peak atomic.Int32
+}
+
+func (c *inFlight) enter() {
+	n := c.now.Add(1)
+	for {
+		peak := c.peak.Load()
+		if n <= peak || c.peak.CompareAndSwap(peak, n) {
+			return
+		}
+	}
+}
+
+func (c *inFlight) leave() { c.now.Add(-1) }
+
+func TestQueryMergesConcurrentPagesInOrder(t *testing.T) {
+	const pagesCount = 9
+	f := newFakeEM(t, false)
+	var counter inFlight
+	f.query = func(w http.ResponseWriter, r *http.Request) {
+		counter.enter()
+		defer counter.leave()
+		page := pageParam(t, r)
+		// Later pages answer sooner, so completion order is not page order.
+		time.Sleep(time.Duration(pagesCount-page) * 5 * time.Millisecond)
+		sessions := []taskSession{completed(fmt.Sprintf("p%d", page))}
+		switch page {
+		case 2:
+			sessions = append(sessions, taskSession{uid: "dup", state: "InProgress", result: "None", created: "2025-06-17T20:00:18Z"})
+		case 8:
+			sessions = append(sessions, completed("dup"))
+		}
+		writeXML(w, queryResult(page, 2, pagesCount, sessions...))
+	}
+	c := newTestClient(t, f, nil)
+	res, err := c.ReplicaTaskSessions(testContext(t), time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var uids []string
+	for _, s := range res.Items {
+		uids = append(uids, strings.TrimPrefix(s.UID, "urn:veeam:ReplicaTaskSession:"))
+	}
+	const want = "p1,p2,dup,p3,p4,p5,p6,p7,p8,p9"
+	if got := strings.Join(uids, ","); got != want {
+		t.Errorf("items %s, want %s", got, want)
+	}
+	if dup := res.Items[2]; !dup.Completed() {
+		t.Errorf("dup = %+v, want page 8's completed copy in page 2's place", dup)
+	}
+	if res.Pages != pagesCount || len(f.rawQueries()) != pagesCount {
+		t.Errorf("%d pages in %d requests, want %d", res.Pages, len(f.rawQueries()), pagesCount)
+	}
+	if peak := counter.peak.Load(); peak < 2 {
+		t.Errorf("at most %d page in flight, want the pages after the first fetched concurrently", peak)
+	}
+}
+
+func TestQueryBoundsPagesInFlight(t *testing.T) {
+	cases := []struct {
+		configured int
+		want       int32
+	}{
+		{configured: 0, want: defaultPagesInFlight},
+		{configured: 1, want: 1},
+		{configured: 3, want: 3},
+	}
+	for _, tc := range cases {
+		t.Run(fmt.Sprint(tc.configured), func(t *testing.T) {
+			const pagesCount = 13
+			f := newFakeEM(t, false)
+			var counter inFlight
+			f.query = func(w http.ResponseWriter, r *http.Request) {
+				counter.enter()
+				defer counter.leave()
+				page := pageParam(t, r)
+				time.Sleep(15 * time.Millisecond)
+				writeXML(w, queryResult(page, 1, pagesCount, completed(fmt.Sprintf("p%d", page))))
+			}
+			c := newTestClient(t, f, func(cfg *Config) { cfg.MaxConcurrentPages = tc.configured })
+			res, err := c.ReplicaTaskSessions(testContext(t), time.Time{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Items) != pagesCount {
+				t.Errorf("%d items, want %d", len(res.Items), pagesCount)
+			}
+			if peak := counter.peak.Load(); peak != tc.want {
+				t.Errorf("%d pages in flight at most, want %d", peak, tc.want)
+			}
+		})
+	}
+}
+
+func TestQueryPageErrorCancelsLaterPages(t *testing.T) {
+	const pagesCount = 20
+	f := newFakeEM(t, false)
+	var cancelled atomic.Int32
+	f.query = func(w http.ResponseWriter, r *http.Request) {
+		page := pageParam(t, r)
+		switch {
+		case page <= 2:
+			time.Sleep(time.Duration(page) * 10 * time.Millisecond)
+			writeXML(w, queryResult(page, 1, pagesCount, completed(fmt.Sprintf("p%d", page))))
+		case page == 3:
+			writeEMError(w, http.StatusInternalServerError, "page 3 broke")
+		default:
+			select {
+			case <-r.Context().Done():
+				cancelled.Add(1)
+			case <-time.After(5 * time.Second):
+				writeXML(w, queryResult(page, 1, pagesCount, completed(fmt.Sprintf("p%d", page))))
+			}
+		}
+	}
+	c := newTestClient(t, f, nil)
+	began := time.Now()
+	res, err := c.ReplicaTaskSessions(testContext(t), time.Time{})
+	if took := time.Since(began); took > 3*time.Second {
+		t.Errorf("took %v: the pages after the failing one were not cancelled", took)
+	}
+	if err == nil || !strings.Contains(err.Error(), "page 3") || !strings.Contains(err.Error(), "page 3 broke") {
+		t.Fatalf("err = %v, want page 3's error", err)
+	}
+	if res.Pages != 3 || len(res.Items) != 2 {
+		t.Errorf("Pages %d, %d items; want the 3 pages up to the failing one and 2 items", res.Pages, len(res.Items))
+	}
+	if requests := len(f.rawQueries()); requests >= pagesCount {
+		t.Errorf("%d requests: pages after the failure were still asked for", requests)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for cancelled.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if cancelled.Load() == 0 {
+		t.Error("no request for a later page saw its cancellation")
+	}
+}
+
+func TestQueryReportsTheFirstFailingPageInOrder(t *testing.T) {
+	f := newFakeEM(t, false)
+	f.query = func(w http.ResponseWriter, r *http.Request) {
+		switch page := pageParam(t, r); page {
+		case 1:
+			writeXML(w, queryResult(1, 1, 5, completed("p1")))
+		case 2:
+			// Fails after page 4 has: page 2's error is still the one.
+			time.Sleep(40 * time.Millisecond)
+			writeEMError(w, http.StatusServiceUnavailable, "page 2 broke")
+		case 4:
+			writeEMError(w, http.StatusInternalServerError, "page 4 broke")
+		default:
+			writeXML(w, queryResult(page, 1, 5, completed(fmt.Sprintf("p%d", page))))
+		}
+	}
+	c := newTestClient(t, f, nil)
+	res, err := c.ReplicaTaskSessions(testContext(t), time.Time{})
+	if err == nil || !strings.Contains(err.Error(), "page 2 broke") {
+		t.Fatalf("err = %v, want page 2's error", err)
+	}
+	if res.Pages != 2 || len(res.Items) != 1 {
+		t.Errorf("Pages %d, %d items; want 2 and 1", res.Pages, len(res.Items))
+	}
+}
+
+func TestConcurrentPagesRejectedTogetherLogOnAgainOnce(t *testing.T) {
+	const pagesCount = 5
+	f := newFakeEM(t, false)
+	// Rejections are held back so that all four pages are sent with the
+	// expired token; the slow logon makes the later rejections meet it in
+	// flight.
+	f.rejectStagger = 10 * time.Millisecond
+	f.logonDelay = 30 * time.Millisecond
+	f.query = func(w http.ResponseWriter, r *http.Request) {
+		page := pageParam(t, r)
+		if page == 1 {
+			// The token expires right after the first page: the four
+			// pages fetched next are all rejected.
+			f.expire()
+		}
+		writeXML(w, queryResult(page, 1, pagesCount, completed(fmt.Sprintf("p%d", page))))
+	}
+	c := newTestClient(t, f, nil)
+	res, err := c.ReplicaTaskSessions(testContext(t), time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Items) != pagesCount {
+		t.Errorf("%d items, want %d", len(res.Items), pagesCount)
+	}
+	if got := f.rejected.Load(); got != pagesCount-1 {
+		t.Errorf("%d rejections, want %d: every concurrent page once", got, pagesCount-1)
+	}
+	if got := f.logons.Load(); got != 2 {
+		t.Errorf("%d logons, want 2: the first and exactly one after the rejections", got)
 	}
 }

@@ -31,6 +31,10 @@ type Config struct {
 	// DefaultPageSize applies when a query sends no pageSize; 0 means 15,
 	// what a real v13.1 answered.
 	DefaultPageSize int
+	// Latency delays the answer to every request under /api, to model an
+	// EM far away; 0 answers at once. A request whose client gives up or
+	// whose server stops meanwhile is cut unanswered.
+	Latency time.Duration
 	// Logger receives one debug line per request and the HTTP server's
 	// errors; nil discards them.
 	Logger log.Logger
@@ -38,8 +42,8 @@ type Config struct {
 
 // String never shows the password.
 func (c Config) String() string {
-	return fmt.Sprintf("emsim.Config{Seed: %d, Username: %q, Password: <secret>, IdleTimeout: %v, DefaultPageSize: %d}",
-		c.Seed, c.Username, c.IdleTimeout, c.DefaultPageSize)
+	return fmt.Sprintf("emsim.Config{Seed: %d, Username: %q, Password: <secret>, IdleTimeout: %v, DefaultPageSize: %d, Latency: %v}",
+		c.Seed, c.Username, c.IdleTimeout, c.DefaultPageSize, c.Latency)
 }
 
 const (
@@ -52,6 +56,7 @@ const (
 type Server struct {
 	username, password string
 	defaultPageSize    int
+	latency            time.Duration
 	clock              Clock
 	logger             log.Logger
 	data               *dataset
@@ -69,8 +74,8 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Username == "" || cfg.Password == "" {
 		return nil, errors.New("new simulator: Username and Password must be set")
 	}
-	if cfg.IdleTimeout < 0 || cfg.DefaultPageSize < 0 {
-		return nil, errors.New("new simulator: IdleTimeout and DefaultPageSize must not be negative")
+	if cfg.IdleTimeout < 0 || cfg.DefaultPageSize < 0 || cfg.Latency < 0 {
+		return nil, errors.New("new simulator: IdleTimeout, DefaultPageSize and Latency must not be negative")
 	}
 	if err := cfg.Topology.validate(); err != nil {
 		return nil, fmt.Errorf("new simulator: %w", err)
@@ -79,6 +84,7 @@ func New(cfg Config) (*Server, error) {
 		username:        cfg.Username,
 		password:        cfg.Password,
 		defaultPageSize: cfg.DefaultPageSize,
+		latency:         cfg.Latency,
 		clock:           cfg.Clock,
 		logger:          cfg.Logger,
 		faults:          &faultQueue{},
@@ -157,6 +163,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The record is written even when a fault aborts the handler with a
 	// panic, so tests see what the client saw.
 	defer s.record(ex)
+	if s.latency > 0 && strings.HasPrefix(r.URL.Path, "/api") {
+		if !s.sleep(r.Context(), s.latency) {
+			panic(http.ErrAbortHandler)
+		}
+		// EM answers when the request reaches it.
+		ex.now = s.clock.Now()
+	}
 
 	params, err := parseQueryParams(r.URL.RawQuery)
 	if err == nil {
