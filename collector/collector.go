@@ -95,12 +95,14 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector. It emits the state of the last
 // successful refresh; it does not refresh. The series' metrics come from the
-// cache, brought up to date first if a refresh changed the state; only the
-// exporter's own few metrics are built on every scrape. Nothing is locked
-// while the metrics are sent: the cached ones are never modified.
+// cache that refresh built; only the exporter's own few metrics are built on
+// every scrape. Nothing is locked while the metrics are sent: a refresh
+// replaces the cached slice, it never modifies it.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	stats := c.src.Stats()
-	status, series := c.snapshot()
+	c.mu.RLock()
+	status, series := c.statusMetrics(), c.series.all
+	c.mu.RUnlock()
 	ch <- prometheus.MustNewConstMetric(c.descs.logons, prometheus.CounterValue, float64(stats.Logons))
 	for _, m := range status {
 		ch <- m
@@ -108,21 +110,6 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	for _, m := range series {
 		ch <- m
 	}
-}
-
-// snapshot gives the status metrics and the series' metrics of one and the
-// same refresh.
-func (c *Collector) snapshot() (status, series []prometheus.Metric) {
-	c.mu.RLock()
-	for c.state.changed {
-		c.mu.RUnlock()
-		c.mu.Lock()
-		c.series.catchUp(c.state, &c.descs)
-		c.mu.Unlock()
-		c.mu.RLock()
-	}
-	defer c.mu.RUnlock()
-	return c.statusMetrics(), c.series.all
 }
 
 func (c *Collector) statusMetrics() []prometheus.Metric {

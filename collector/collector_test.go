@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/veeam-em-exporter/veeam_em_exporter/veeam"
+	"github.com/veeam-em-exporter/veeam_em_exporter/veeam/emsim"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata from the current output")
@@ -53,14 +54,14 @@ var deterministicMetrics = []string{
 // fixture is a collector over a fake EM and a fake clock at t0.
 type fixture struct {
 	src   *fakeSource
-	clock *fakeClock
+	clock *emsim.ManualClock
 	c     *Collector
 	logs  *bytes.Buffer
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	f := &fixture{src: &fakeSource{logons: 1}, clock: &fakeClock{now: t0}, logs: &bytes.Buffer{}}
+	f := &fixture{src: &fakeSource{logons: 1}, clock: emsim.NewManualClock(t0), logs: &bytes.Buffer{}}
 	f.c = New(f.src, Options{
 		Lookback: testLookback,
 		Overlap:  testOverlap,

@@ -133,24 +133,6 @@ func (f *fakeSource) Stats() veeam.Stats {
 	return veeam.Stats{Logons: f.logons}
 }
 
-// fakeClock is the exporter's clock in tests.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // jobRun builds a replica job session. A zero took means it is still
 // running (Working, no result, no end).
 func jobRun(uid, server, job string, created time.Time, took time.Duration, result veeam.Result, retry bool) veeam.ReplicaJobSession {

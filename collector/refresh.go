@@ -107,6 +107,7 @@ func (c *Collector) refresh(ctx context.Context) error {
 		c.status.failures++
 	} else {
 		c.state.apply(fetched)
+		c.series.catchUp(c.state, &c.descs)
 		c.status.succeeded = true
 		c.status.lastSuccess = c.now()
 	}
