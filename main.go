@@ -4,9 +4,9 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -34,14 +34,14 @@ const (
 	envPrefix    = "VEEAM_EXPORTER_"
 	// passwordEnv is read when no password file is given; there is
 	// deliberately no password flag, so it never shows in ps or shell history.
-	passwordEnv     = envPrefix + "PASSWORD"
-	defaultAddress  = ":9724"
-	shutdownTimeout = 10 * time.Second
+	passwordEnv    = envPrefix + "PASSWORD"
+	defaultAddress = ":9724"
 )
 
 func main() {
 	var (
 		metricsPath   = kingpin.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
+		shutdownGrace = kingpin.Flag("web.shutdown-timeout", "How long scrapes in flight at shutdown may still run before they are cancelled.").Default("10s").Duration()
 		timeoutOffset = kingpin.Flag("web.timeout-offset", "Subtracted from Prometheus's scrape timeout to give the refresh deadline.").Default("0.5s").Duration()
 		webConfig     = kingpinflag.AddFlags(kingpin.CommandLine, defaultAddress)
 		emURL         = kingpin.Flag("veeam.url", "Enterprise Manager REST API base URL, e.g. https://em.example.com:9398.").String()
@@ -57,6 +57,7 @@ func main() {
 		logLevel      = kingpin.Flag("log.level", "Only log messages with the given severity or above.").Default("info").Enum("debug", "info", "warn", "error")
 		logFormat     = kingpin.Flag("log.format", "Output format of log messages.").Default("logfmt").Enum("logfmt", "json")
 		demo          = kingpin.Flag("demo", "Run against a built-in Enterprise Manager simulator with generated data, instead of a real server.").Bool()
+		soakClock     = addSoakClockFlag(kingpin.CommandLine)
 	)
 	addEnvars(kingpin.CommandLine)
 	kingpin.Version(version.Print(exporterName))
@@ -95,6 +96,8 @@ func main() {
 		level.Error(logger).Log("msg", "--veeam.url and --veeam.username are required (or --demo)")
 		os.Exit(1)
 	}
+	clock := soakClock.now(logger)
+	clientConfig.Now = clock
 	client, err := veeam.New(clientConfig)
 	if err != nil {
 		level.Error(logger).Log("msg", "Invalid Enterprise Manager configuration", "err", err)
@@ -104,11 +107,11 @@ func main() {
 	replicas := collector.New(client, collector.Options{
 		Lookback: *lookback,
 		Overlap:  *overlap,
+		Now:      clock,
 		Logger:   log.With(logger, "component", "collector"),
 	})
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(
-		replicas,
 		versioncollector.NewCollector(exporterName),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewGoCollector(),
@@ -151,7 +154,16 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	server := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// Refreshes run detached from the scrape that starts them, so cancelling
+	// this context releases the scrapes waiting for a refresh, not the
+	// refresh's own calls to EM.
+	requestsCtx, cancelRequests := context.WithCancel(context.Background())
+	defer cancelRequests()
+	server := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return requestsCtx },
+	}
 	serveErr := make(chan error, 1)
 	go func() {
 		toolkitLogger := slog.New(sloggokit.NewGoKitHandler(bareLogger, slogLevel(*logLevel)))
@@ -164,18 +176,14 @@ func main() {
 		level.Error(logger).Log("msg", "HTTP server stopped", "err", err)
 		exitCode = 1
 	case <-ctx.Done():
-		level.Info(logger).Log("msg", "Shutting down")
+		level.Info(logger).Log("msg", "Shutting down", "timeout", *shutdownGrace)
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
-	defer cancel()
-	if err := server.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		level.Warn(logger).Log("msg", "Scrapes still in flight at shutdown were cut", "err", err)
-	}
-	if err := client.Logoff(shutdownCtx); err != nil {
-		level.Warn(logger).Log("msg", "Logoff from Enterprise Manager failed", "err", err)
-	} else {
-		level.Info(logger).Log("msg", "Logged off from Enterprise Manager")
-	}
+	// A second signal now ends the process at once.
+	stop()
+	shutdownServer(server, cancelRequests, *shutdownGrace, logger)
+	// No refresh may log on again once the session is logged off.
+	replicas.Close()
+	logOff(client, logger)
 	if exitCode != 0 {
 		os.Exit(exitCode)
 	}

@@ -15,25 +15,27 @@ import (
 	"github.com/veeam-em-exporter/veeam_em_exporter/veeam"
 )
 
-// Shape of the benchmark fleet: 4 backup servers with 25 jobs each and 40
-// VMs per job, 4,000 VMs in all.
-const (
-	benchServers       = 4
-	benchJobsPerServer = 25
-	benchVMsPerJob     = 40
-	benchRuns          = 4 // hourly job runs before the refresh
-)
+// fleetShape is the size of a generated fleet.
+type fleetShape struct {
+	servers, jobsPerServer, vmsPerJob int
+}
 
-// benchFleet builds the sessions of the benchmark fleet: benchRuns hourly
-// completed runs per job, where every seventh VM has seen all three results
-// and the others only Success, and a last run still going on in every fifth
-// job.
-func benchFleet(now time.Time) ([]veeam.ReplicaTaskSession, []veeam.ReplicaJobSession) {
+// benchShape is the benchmark fleet: 4 backup servers with 25 jobs each and
+// 40 VMs per job, 4,000 VMs in all.
+var benchShape = fleetShape{servers: 4, jobsPerServer: 25, vmsPerJob: 40}
+
+// benchRuns is the number of hourly job runs before the refresh.
+const benchRuns = 4
+
+// benchFleet builds the sessions of a fleet: benchRuns hourly completed runs
+// per job, where every seventh VM has seen all three results and the others
+// only Success, and a last run still going on in every fifth job.
+func benchFleet(now time.Time, shape fleetShape) ([]veeam.ReplicaTaskSession, []veeam.ReplicaJobSession) {
 	var tasks []veeam.ReplicaTaskSession
 	var jobs []veeam.ReplicaJobSession
-	for s := range benchServers {
+	for s := range shape.servers {
 		server := fmt.Sprintf("vbr-%02d.corp.example", s)
-		for j := range benchJobsPerServer {
+		for j := range shape.jobsPerServer {
 			jobName := fmt.Sprintf("Replica %s job %03d", server, j)
 			for run := range benchRuns + 1 {
 				created := now.Add(-time.Duration(benchRuns-run)*time.Hour - 50*time.Minute)
@@ -48,7 +50,7 @@ func benchFleet(now time.Time) ([]veeam.ReplicaTaskSession, []veeam.ReplicaJobSe
 				}
 				jr := jobRun(uid, server, jobName, created, took, veeam.ResultSuccess, false)
 				jobs = append(jobs, jr)
-				for v := range benchVMsPerJob {
+				for v := range shape.vmsPerJob {
 					vm := fmt.Sprintf("vm-%d-%03d-%02d", s, j, v)
 					taskUID := fmt.Sprintf("%s-%d", uid, v)
 					start := created.Add(time.Duration(v) * 30 * time.Second)
@@ -68,22 +70,23 @@ func benchFleet(now time.Time) ([]veeam.ReplicaTaskSession, []veeam.ReplicaJobSe
 	return tasks, jobs
 }
 
-// benchCollector is a collector refreshed once from the benchmark fleet and
-// a registry holding only it.
-func benchCollector(b *testing.B) (*Collector, *fakeSource, *prometheus.Registry) {
+// benchCollector is a collector refreshed once from the benchmark fleet, a
+// registry holding only it, and the gatherer the handler serves it with
+// (beside an empty registry, as main gives it the process and Go metrics).
+func benchCollector(b *testing.B) (*Collector, *fakeSource, *prometheus.Registry, prometheus.Gatherer) {
 	b.Helper()
 	src := &fakeSource{logons: 1}
-	src.set(benchFleet(t0))
+	src.set(benchFleet(t0, benchShape))
 	c := New(src, Options{Lookback: 48 * time.Hour, Overlap: time.Hour, Now: func() time.Time { return t0 }})
 	if err := c.Refresh(context.Background()); err != nil {
 		b.Fatalf("refresh: %v", err)
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(c)
-	return c, src, reg
+	return c, src, reg, newScrapeGatherer(c, prometheus.NewRegistry())
 }
 
-func seriesCount(b *testing.B, g prometheus.Gatherer) int {
+func seriesCount(b testing.TB, g prometheus.Gatherer) int {
 	b.Helper()
 	families, err := g.Gather()
 	if err != nil {
@@ -97,7 +100,7 @@ func seriesCount(b *testing.B, g prometheus.Gatherer) int {
 }
 
 // processCPU is the CPU time, user and system, the process used so far.
-func processCPU(b *testing.B) time.Duration {
+func processCPU(b testing.TB) time.Duration {
 	b.Helper()
 	var usage syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &usage); err != nil {
@@ -108,11 +111,16 @@ func processCPU(b *testing.B) time.Duration {
 
 // benchScrape serves /metrics b.N times with the given request headers and
 // reports the series count and the process CPU per scrape, garbage
-// collection included.
-func benchScrape(b *testing.B, header http.Header) {
-	_, _, reg := benchCollector(b)
-	series := seriesCount(b, reg)
-	handler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+// collection included. It serves what NewHandler serves, without the
+// refresh before each scrape; viaRegistry serves a registry that collects
+// the Collector instead.
+func benchScrape(b *testing.B, header http.Header, viaRegistry bool) {
+	_, _, reg, g := benchCollector(b)
+	if viaRegistry {
+		g = reg
+	}
+	series := seriesCount(b, g)
+	handler := promhttp.HandlerFor(g, promhttp.HandlerOpts{EnableOpenMetrics: true})
 	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
 	req.Header = header
 	b.ReportAllocs()
@@ -130,24 +138,42 @@ func benchScrape(b *testing.B, header http.Header) {
 }
 
 func BenchmarkScrape4000VMs(b *testing.B) {
-	benchScrape(b, http.Header{})
+	benchScrape(b, http.Header{}, false)
 }
 
 func BenchmarkScrape4000VMsOpenMetrics(b *testing.B) {
-	benchScrape(b, http.Header{"Accept": {"application/openmetrics-text; version=1.0.0"}})
+	benchScrape(b, http.Header{"Accept": {"application/openmetrics-text; version=1.0.0"}}, false)
 }
 
 func BenchmarkScrape4000VMsGzip(b *testing.B) {
-	benchScrape(b, http.Header{"Accept-Encoding": {"gzip"}})
+	benchScrape(b, http.Header{"Accept-Encoding": {"gzip"}}, false)
 }
 
+// BenchmarkScrape4000VMsRegistered is the scrape of a registry that
+// collects the Collector, for those who register it themselves.
+func BenchmarkScrape4000VMsRegistered(b *testing.B) {
+	benchScrape(b, http.Header{}, true)
+}
+
+// BenchmarkGather4000VMs is the Gather the handler serves.
+func BenchmarkGather4000VMs(b *testing.B) {
+	_, _, _, g := benchCollector(b)
+	benchGather(b, g)
+}
+
+// BenchmarkCollect4000VMs is the Gather of a registry that collects the
+// Collector.
 func BenchmarkCollect4000VMs(b *testing.B) {
-	_, _, reg := benchCollector(b)
-	series := seriesCount(b, reg)
+	_, _, reg, _ := benchCollector(b)
+	benchGather(b, reg)
+}
+
+func benchGather(b *testing.B, g prometheus.Gatherer) {
+	series := seriesCount(b, g)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		if _, err := reg.Gather(); err != nil {
+		if _, err := g.Gather(); err != nil {
 			b.Fatalf("gather: %v", err)
 		}
 	}
@@ -158,7 +184,7 @@ func BenchmarkCollect4000VMs(b *testing.B) {
 // completed a session, followed by one Gather: what a scrape costs, beyond
 // EM's answer, when the state has just changed.
 func BenchmarkRefreshOneVMAndGather4000VMs(b *testing.B) {
-	c, src, reg := benchCollector(b)
+	c, src, _, g := benchCollector(b)
 	jr := jobRun("bench-run", "vbr-00.corp.example", "Replica vbr-00.corp.example job 000", t0.Add(-20*time.Minute), 10*time.Minute, veeam.ResultSuccess, false)
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -170,7 +196,7 @@ func BenchmarkRefreshOneVMAndGather4000VMs(b *testing.B) {
 		if err := c.Refresh(context.Background()); err != nil {
 			b.Fatalf("refresh: %v", err)
 		}
-		if _, err := reg.Gather(); err != nil {
+		if _, err := g.Gather(); err != nil {
 			b.Fatalf("gather: %v", err)
 		}
 	}

@@ -8,6 +8,7 @@
 package collector
 
 import (
+	"context"
 	"sync"
 	"time"
 
@@ -42,6 +43,10 @@ type Collector struct {
 
 	flightMu sync.Mutex
 	flight   *refreshFlight // the refresh under way, nil if none
+	closed   bool           // Close was called: no new refresh starts
+	// life ends at Close; every refresh's calls to EM end with it.
+	life    context.Context
+	endLife context.CancelFunc
 
 	mu     sync.RWMutex
 	state  *state
@@ -70,12 +75,15 @@ func New(src Source, opts Options) *Collector {
 	if opts.Logger == nil {
 		opts.Logger = log.NewNopLogger()
 	}
+	life, endLife := context.WithCancel(context.Background())
 	return &Collector{
-		src:    src,
-		now:    opts.Now,
-		logger: opts.Logger,
-		descs:  newDescs(),
-		state:  newState(opts.Lookback, opts.Overlap),
+		src:     src,
+		now:     opts.Now,
+		logger:  opts.Logger,
+		descs:   newDescs(),
+		state:   newState(opts.Lookback, opts.Overlap),
+		life:    life,
+		endLife: endLife,
 	}
 }
 
@@ -88,29 +96,67 @@ func (c *Collector) Ready() bool {
 
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range c.descs.all() {
-		ch <- d
+	c.describeOwn(ch)
+	for _, f := range c.descs.series() {
+		ch <- f.desc
 	}
 }
 
 // Collect implements prometheus.Collector. It emits the state of the last
 // successful refresh; it does not refresh. The series' metrics come from the
 // cache that refresh built; only the exporter's own few metrics are built on
-// every scrape. Nothing is locked while the metrics are sent: a refresh
-// replaces the cached slice, it never modifies it.
+// every scrape. The handler serves the same cache without this per-metric
+// path (see NewHandler).
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	c.collectOwn(ch)
+	for _, f := range c.cachedFamilies() {
+		for _, m := range f.family.Metric {
+			ch <- cachedMetric{desc: f.desc, metric: m}
+		}
+	}
+}
+
+// cachedFamilies are the series families of the last refresh that changed
+// something. Nothing is locked while they are used: a refresh replaces them,
+// it never modifies them.
+func (c *Collector) cachedFamilies() []cachedFamily {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.series.families
+}
+
+func (c *Collector) describeOwn(ch chan<- *prometheus.Desc) {
+	for _, d := range c.descs.own() {
+		ch <- d
+	}
+}
+
+// collectOwn emits the exporter's own metrics: the refreshes' outcome and
+// what they fetched.
+func (c *Collector) collectOwn(ch chan<- prometheus.Metric) {
 	stats := c.src.Stats()
 	c.mu.RLock()
-	status, series := c.statusMetrics(), c.series.all
+	status := c.statusMetrics()
 	c.mu.RUnlock()
 	ch <- prometheus.MustNewConstMetric(c.descs.logons, prometheus.CounterValue, float64(stats.Logons))
+	ch <- prometheus.MustNewConstMetric(c.descs.logonRejections, prometheus.CounterValue, float64(stats.LogonRejections))
+	backoff := 0.0
+	if !stats.LogonBackoffUntil.IsZero() {
+		backoff = max(stats.LogonBackoffUntil.Sub(c.now()).Seconds(), 0)
+	}
+	ch <- prometheus.MustNewConstMetric(c.descs.logonBackoff, prometheus.GaugeValue, backoff)
 	for _, m := range status {
 		ch <- m
 	}
-	for _, m := range series {
-		ch <- m
-	}
 }
+
+// ownMetrics is a prometheus.Collector of the Collector's own metrics alone,
+// for the handler, which adds the cached series itself.
+type ownMetrics struct{ c *Collector }
+
+func (o ownMetrics) Describe(ch chan<- *prometheus.Desc) { o.c.describeOwn(ch) }
+
+func (o ownMetrics) Collect(ch chan<- prometheus.Metric) { o.c.collectOwn(ch) }
 
 func (c *Collector) statusMetrics() []prometheus.Metric {
 	d, st, s := &c.descs, &c.status, c.state

@@ -35,10 +35,15 @@ type HandlerOptions struct {
 	ErrorLog promhttp.Logger
 }
 
-// NewHandler serves the metrics of g after refreshing c within the scrape's
-// deadline. The answer is 200 even when the refresh fails: the metrics then
-// show the last good state with veeam_em_up 0, which is more useful to alert
-// on than a failed scrape.
+// NewHandler serves the metrics of c and g after refreshing c within the
+// scrape's deadline. The answer is 200 even when the refresh fails: the
+// metrics then show the last good state with veeam_em_up 0, which is more
+// useful to alert on than a failed scrape.
+//
+// g is meant for the exporter's other metrics (process, Go, build info): c's
+// series are served from its cache as built protobuf families, much faster
+// than through a registry. A c also registered with g is still served
+// correctly and only once, but at the registry's cost.
 func NewHandler(c *Collector, g prometheus.Gatherer, opts HandlerOptions) http.Handler {
 	if opts.Timeout <= 0 {
 		opts.Timeout = DefaultTimeout
@@ -46,7 +51,7 @@ func NewHandler(c *Collector, g prometheus.Gatherer, opts HandlerOptions) http.H
 	if opts.Logger == nil {
 		opts.Logger = log.NewNopLogger()
 	}
-	metrics := promhttp.HandlerFor(g, promhttp.HandlerOpts{
+	metrics := promhttp.HandlerFor(newScrapeGatherer(c, g), promhttp.HandlerOpts{
 		ErrorLog:      opts.ErrorLog,
 		ErrorHandling: promhttp.ContinueOnError,
 	})

@@ -36,13 +36,21 @@ func (f *refreshFlight) endsBy(ctx context.Context) bool {
 // the state from before a failure as if the refresh had not failed.
 func (c *Collector) Refresh(ctx context.Context) error {
 	c.flightMu.Lock()
+	if c.closed {
+		c.flightMu.Unlock()
+		return ErrClosed
+	}
 	flight := c.flight
 	if flight == nil {
 		refreshCtx, cancel := detach(ctx)
+		// Close ends the refresh too, so nothing talks to EM after the
+		// exporter logged off.
+		stopWithLife := context.AfterFunc(c.life, cancel)
 		flight = &refreshFlight{done: make(chan struct{})}
 		flight.deadline, _ = refreshCtx.Deadline()
 		c.flight = flight
 		go func() {
+			defer stopWithLife()
 			defer cancel()
 			flight.err = c.refresh(refreshCtx)
 			c.flightMu.Lock()
@@ -62,6 +70,23 @@ func (c *Collector) Refresh(ctx context.Context) error {
 			return flight.err
 		}
 		return fmt.Errorf("wait for the refresh from Enterprise Manager: %w", context.Cause(ctx))
+	}
+}
+
+// ErrClosed is returned by Refresh after Close.
+var ErrClosed = errors.New("collector closed: the exporter is shutting down")
+
+// Close cancels the refresh under way, waits for it to end and refuses new
+// ones, so that nothing logs on to EM again after the exporter logs off.
+// The state stays served.
+func (c *Collector) Close() {
+	c.flightMu.Lock()
+	c.closed = true
+	flight := c.flight
+	c.flightMu.Unlock()
+	c.endLife()
+	if flight != nil {
+		<-flight.done
 	}
 }
 

@@ -223,3 +223,38 @@ func TestRefreshBoundedByStarterDeadline(t *testing.T) {
 		t.Errorf("veeam_em_scrape_duration_seconds = %v, want about the 50ms the refresh took", d)
 	}
 }
+
+// TestCloseEndsTheRefreshUnderWay checks what shutdown relies on: Close
+// cancels a refresh stuck on EM, returns once it has ended, and no refresh
+// starts afterwards, so nothing can log on to EM after the logoff.
+func TestCloseEndsTheRefreshUnderWay(t *testing.T) {
+	f := newFixture(t)
+	f.src.set(statesAndResults())
+	f.src.release = make(chan struct{}) // EM never answers
+	f.src.entered = make(chan struct{}, 10)
+
+	refreshErr := make(chan error, 1)
+	go func() { refreshErr <- f.c.Refresh(context.Background()) }()
+	<-f.src.entered
+
+	closed := make(chan struct{})
+	go func() {
+		f.c.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not return: the refresh under way was not cancelled")
+	}
+	if err := <-refreshErr; !errors.Is(err, context.Canceled) {
+		t.Errorf("the refresh under way ended with %v, want a cancellation", err)
+	}
+	calls, _ := f.src.sinces()
+	if err := f.c.Refresh(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Errorf("Refresh after Close: %v, want ErrClosed", err)
+	}
+	if after, _ := f.src.sinces(); len(after) != len(calls) {
+		t.Errorf("a refresh after Close queried EM (%d task queries, want %d)", len(after), len(calls))
+	}
+}

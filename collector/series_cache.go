@@ -3,164 +3,292 @@ package collector
 import (
 	"cmp"
 	"fmt"
-	"maps"
 	"slices"
-	"strconv"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/veeam-em-exporter/veeam_em_exporter/veeam"
 )
 
-// seriesCache holds the metrics of every task and job series, built when a
-// refresh changes a series rather than on every scrape: at thousands of VMs,
-// building tens of thousands of const metrics per scrape would cost more
-// than the rest of the scrape together. Only the series a refresh changed
-// are built again.
+// seriesCache holds the metrics of every task and job series as ready
+// protobuf metric families, built when a refresh changes a series rather
+// than on every scrape: at thousands of VMs, building and sorting tens of
+// thousands of metrics per scrape would cost more than encoding them. A
+// refresh rebuilds only the series it changed, and keeps the series in
+// order as they come and go instead of sorting them again.
+//
+// Copy on write: scrapes encode the families of the last refresh without a
+// lock, so nothing published in families is ever modified. A refresh that
+// changed something builds new metrics for the changed series and new
+// family values and slices, and replaces families.
 type seriesCache struct {
-	tasks     map[taskKey]*taskMetrics
-	jobs      map[jobKey][]prometheus.Metric
-	durations map[jobKey]prometheus.Metric
-	// all is every cached metric, in one slice for Collect to send. The task
-	// metrics in it come in the order the registry sorts them into, so that
-	// its sort of each family finds them sorted, which is most of what a
-	// Gather would otherwise cost.
-	all []prometheus.Metric
+	tasks     map[taskKey]*taskEntry
+	taskOrder []*taskEntry // sorted by compareTaskEntries
+	jobs      map[jobKey]*jobEntry
+	jobOrder  []*jobEntry // sorted by compareJobEntries
+
+	taskFamilies, jobFamilies []cachedFamily
+	// families are taskFamilies and jobFamilies together, sorted by name,
+	// each family's metrics in the order the registry sorts them into.
+	families []cachedFamily
 }
 
-// catchUp brings the cache in line with s, building the metrics of the
-// series s marked as changed and dropping those of series s no longer has.
-// It clears the marks.
+// cachedFamily is a family of series metrics with its descriptor, which the
+// Collector needs to send the metrics one by one.
+type cachedFamily struct {
+	desc   *prometheus.Desc
+	family *dto.MetricFamily
+}
+
+// taskEntry is the cache's view of one task series. Its metrics are
+// replaced, never modified, when the series changes.
+type taskEntry struct {
+	key     taskKey
+	labels  *taskLabels
+	metrics *taskMetrics
+	gone    bool // the series left the state
+}
+
+// jobEntry is the cache's view of one job key: the job series and the task
+// duration histogram, either of which may be absent.
+type jobEntry struct {
+	key      jobKey
+	labels   *jobLabels
+	metrics  *jobMetrics // nil without a job series
+	duration *dto.Metric // nil without a histogram
+	gone     bool
+}
+
+func compareTaskEntries(a, b *taskEntry) int {
+	return cmp.Or(cmp.Compare(a.key.backupServer, b.key.backupServer), cmp.Compare(a.key.job, b.key.job), cmp.Compare(a.key.vm, b.key.vm))
+}
+
+func compareJobEntries(a, b *jobEntry) int {
+	return cmp.Or(cmp.Compare(a.key.backupServer, b.key.backupServer), cmp.Compare(a.key.job, b.key.job))
+}
+
+// catchUp brings the cache in line with s, visiting only the series s
+// listed as touched since the last catch-up: it builds the metrics of those
+// that are new or changed and drops those s no longer has. It clears the
+// marks and the lists.
 func (c *seriesCache) catchUp(s *state, d *descs) {
 	if !s.changed {
 		return
 	}
 	s.changed = false
-	tasks := make(map[taskKey]*taskMetrics, len(s.tasks))
-	for key, series := range s.tasks {
-		metrics, ok := c.tasks[key]
-		if !ok || series.changed {
-			metrics = newTaskMetrics(d, key, series)
+	if c.tasks == nil {
+		c.tasks, c.jobs = make(map[taskKey]*taskEntry), make(map[jobKey]*jobEntry)
+	}
+	tasksChanged := c.catchUpTasks(s, d, s.touchedTasks)
+	jobsChanged := c.catchUpJobs(s, d, s.touchedJobs)
+	s.touchedTasks, s.touchedJobs = s.touchedTasks[:0], s.touchedJobs[:0]
+	if tasksChanged {
+		c.taskFamilies = taskFamilies(d, c.taskOrder)
+	}
+	if jobsChanged {
+		c.jobFamilies = jobFamilies(d, c.jobOrder)
+	}
+	if tasksChanged || jobsChanged {
+		families := slices.Concat(c.taskFamilies, c.jobFamilies)
+		slices.SortFunc(families, func(a, b cachedFamily) int { return strings.Compare(a.family.GetName(), b.family.GetName()) })
+		c.families = families
+	}
+}
+
+func (c *seriesCache) catchUpTasks(s *state, d *descs, touched []taskKey) bool {
+	var added []*taskEntry
+	removed := false
+	for _, key := range touched {
+		series, inState := s.tasks[key]
+		entry, inCache := c.tasks[key]
+		switch {
+		case !inState && inCache:
+			entry.gone, removed = true, true
+			delete(c.tasks, key)
+		case inState && !inCache:
+			entry = &taskEntry{key: key, labels: newTaskLabels(&d.labels, key)}
+			c.tasks[key] = entry
+			added = append(added, entry)
+			fallthrough
+		case inState && series.changed:
+			entry.metrics = newTaskMetrics(entry.labels, series)
 			series.changed = false
 		}
-		tasks[key] = metrics
 	}
-	jobs := make(map[jobKey][]prometheus.Metric, len(s.jobs))
-	size := 0
-	for key, series := range s.jobs {
-		metrics, ok := c.jobs[key]
-		if !ok || series.changed {
-			metrics = jobMetrics(d, key, series)
+	if len(added) > 0 || removed {
+		c.taskOrder = mergeSorted(c.taskOrder, added, func(e *taskEntry) bool { return e.gone }, compareTaskEntries)
+	}
+	return len(touched) > 0
+}
+
+func (c *seriesCache) catchUpJobs(s *state, d *descs, touched []jobKey) bool {
+	var added []*jobEntry
+	removed := false
+	for _, key := range touched {
+		series, hasJob := s.jobs[key]
+		histogram, hasHistogram := s.durations[key]
+		entry := c.jobs[key]
+		if !hasJob && !hasHistogram {
+			if entry != nil {
+				entry.gone, removed = true, true
+				delete(c.jobs, key)
+			}
+			continue
+		}
+		if entry == nil {
+			entry = &jobEntry{key: key, labels: newJobLabels(&d.labels, key)}
+			c.jobs[key] = entry
+			added = append(added, entry)
+		}
+		switch {
+		case !hasJob:
+			entry.metrics = nil
+		case series.changed || entry.metrics == nil:
+			entry.metrics = newJobMetrics(entry.labels, series)
 			series.changed = false
 		}
-		jobs[key] = metrics
-		size += len(metrics)
-	}
-	durations := make(map[jobKey]prometheus.Metric, len(s.durations))
-	for key, h := range s.durations {
-		metric, ok := c.durations[key]
-		if !ok || h.changed {
-			metric = durationMetric(d, key, h)
-			h.changed = false
-		}
-		durations[key] = metric
-	}
-	all := make([]prometheus.Metric, 0, len(tasks)*maxTaskMetrics+size+len(durations))
-	all = appendTaskMetrics(all, tasks)
-	for _, metrics := range jobs {
-		all = append(all, metrics...)
-	}
-	for _, metric := range durations {
-		all = append(all, metric)
-	}
-	*c = seriesCache{tasks: tasks, jobs: jobs, durations: durations, all: all}
-}
-
-// taskMetrics are the metrics of one task series; the arrays follow
-// veeam.TaskStates and veeam.Results, and nil stands for an absent series.
-type taskMetrics struct {
-	lastState                            [len(veeam.TaskStates)]prometheus.Metric
-	sessions, lastCompletion, lastResult [resultCount]prometheus.Metric
-	lastStart, lastEnd                   prometheus.Metric
-	lastDuration, lastTotalSize          prometheus.Metric
-}
-
-// maxTaskMetrics is the most metrics one task series has.
-const maxTaskMetrics = len(veeam.TaskStates) + 3*resultCount + 4
-
-func newTaskMetrics(d *descs, key taskKey, series *taskSeries) *taskMetrics {
-	labels := []string{key.backupServer, key.job, key.vm}
-	with := func(extra string) []string { return append(labels[:3:3], extra) }
-	gauge := func(desc *prometheus.Desc, value float64, labelValues []string) prometheus.Metric {
-		return prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, value, labelValues...)
-	}
-	m := &taskMetrics{}
-	for i, st := range veeam.TaskStates {
-		m.lastState[i] = gauge(d.taskLastState, boolValue(st == series.latestState), with(st.String()))
-	}
-	m.lastStart = gauge(d.taskLastStart, unixSeconds(series.latest.creation), labels)
-	for i, r := range veeam.Results {
-		m.sessions[i] = prometheus.MustNewConstMetric(d.taskSessions, prometheus.CounterValue, float64(series.completed[i]), with(r.String())...)
-		if last := series.lastByResult[i]; last.uid != "" {
-			m.lastCompletion[i] = gauge(d.taskLastCompletion, unixSeconds(last.end), with(r.String()))
+		switch {
+		case !hasHistogram:
+			entry.duration = nil
+		case histogram.changed || entry.duration == nil:
+			entry.duration = durationMetric(entry.labels, histogram)
+			histogram.changed = false
 		}
 	}
-	last := series.lastCompleted
-	if last.uid == "" {
-		return m
+	if len(added) > 0 || removed {
+		c.jobOrder = mergeSorted(c.jobOrder, added, func(e *jobEntry) bool { return e.gone }, compareJobEntries)
 	}
-	for i, r := range veeam.Results {
-		m.lastResult[i] = gauge(d.taskLastResult, boolValue(r == last.result), with(r.String()))
-	}
-	m.lastEnd = gauge(d.taskLastEnd, unixSeconds(last.end), labels)
-	m.lastDuration = gauge(d.taskLastDuration, last.duration().Seconds(), labels)
-	m.lastTotalSize = gauge(d.taskLastTotalSize, float64(last.totalSize), labels)
-	return m
+	return len(touched) > 0
 }
 
-// appendTaskMetrics appends the metrics of tasks family by family, each in
-// the registry's order: by label values in the order of the label names,
+// mergeSorted returns the elements of sorted that are not gone merged with
+// added, all in cmp order, without sorting sorted again. It sorts added.
+func mergeSorted[E any](sorted, added []E, gone func(E) bool, cmp func(a, b E) int) []E {
+	slices.SortFunc(added, cmp)
+	merged := make([]E, 0, len(sorted)+len(added))
+	next := 0
+	for _, e := range sorted {
+		if gone(e) {
+			continue
+		}
+		for next < len(added) && cmp(added[next], e) < 0 {
+			merged = append(merged, added[next])
+			next++
+		}
+		merged = append(merged, e)
+	}
+	return append(merged, added[next:]...)
+}
+
+func newCachedFamily(f *family, metrics []*dto.Metric) cachedFamily {
+	return cachedFamily{desc: f.desc, family: &dto.MetricFamily{Name: f.name, Help: f.help, Type: &f.kind, Metric: metrics}}
+}
+
+// appendFamily appends the family of metrics unless it is empty: the
+// registry exposes no family without metrics either.
+func appendFamily(families []cachedFamily, f *family, metrics []*dto.Metric) []cachedFamily {
+	if len(metrics) == 0 {
+		return families
+	}
+	return append(families, newCachedFamily(f, metrics))
+}
+
+// taskFamilies assembles the task families from the series' metrics, each
+// in the registry's order: by label values in the order of the label names,
 // which puts a state or result label between job_name and vm.
-func appendTaskMetrics(all []prometheus.Metric, tasks map[taskKey]*taskMetrics) []prometheus.Metric {
-	keys := slices.SortedFunc(maps.Keys(tasks), func(a, b taskKey) int {
-		return cmp.Or(cmp.Compare(a.backupServer, b.backupServer), cmp.Compare(a.job, b.job), cmp.Compare(a.vm, b.vm))
-	})
-	// jobs splits keys into runs of one backup server and job.
-	var jobs [][]taskKey
-	for start, i := 0, 1; i <= len(keys); i++ {
-		if i == len(keys) || keys[i].backupServer != keys[start].backupServer || keys[i].job != keys[start].job {
-			jobs = append(jobs, keys[start:i])
-			start = i
-		}
-	}
-	perVM := func(pick func(*taskMetrics) prometheus.Metric) {
-		for _, key := range keys {
-			if m := pick(tasks[key]); m != nil {
-				all = append(all, m)
+func taskFamilies(d *descs, order []*taskEntry) []cachedFamily {
+	var families []cachedFamily
+	perVM := func(f *family, pick func(*taskMetrics) *dto.Metric) {
+		metrics := make([]*dto.Metric, 0, len(order))
+		for _, e := range order {
+			if m := pick(e.metrics); m != nil {
+				metrics = append(metrics, m)
 			}
 		}
+		families = appendFamily(families, f, metrics)
 	}
-	perValue := func(order []int, pick func(*taskMetrics, int) prometheus.Metric) {
-		for _, run := range jobs {
-			for _, i := range order {
-				for _, key := range run {
-					if m := pick(tasks[key], i); m != nil {
-						all = append(all, m)
+	perValue := func(f *family, values []int, pick func(*taskMetrics, int) *dto.Metric) {
+		metrics := make([]*dto.Metric, 0, len(order)*len(values))
+		for start, end := 0, 0; start < len(order); start = end {
+			// order[start:end] is one backup server's job.
+			for end = start + 1; end < len(order) && order[end].key.backupServer == order[start].key.backupServer && order[end].key.job == order[start].key.job; end++ {
+			}
+			for _, i := range values {
+				for _, e := range order[start:end] {
+					if m := pick(e.metrics, i); m != nil {
+						metrics = append(metrics, m)
 					}
 				}
 			}
 		}
+		families = appendFamily(families, f, metrics)
 	}
-	perVM(func(m *taskMetrics) prometheus.Metric { return m.lastStart })
-	perVM(func(m *taskMetrics) prometheus.Metric { return m.lastEnd })
-	perVM(func(m *taskMetrics) prometheus.Metric { return m.lastDuration })
-	perVM(func(m *taskMetrics) prometheus.Metric { return m.lastTotalSize })
+	perVM(&d.taskLastStart, func(m *taskMetrics) *dto.Metric { return m.lastStart })
+	perVM(&d.taskLastEnd, func(m *taskMetrics) *dto.Metric { return m.lastEnd })
+	perVM(&d.taskLastDuration, func(m *taskMetrics) *dto.Metric { return m.lastDuration })
+	perVM(&d.taskLastTotalSize, func(m *taskMetrics) *dto.Metric { return m.lastTotalSize })
 	stateOrder, resultOrder := orderByName(veeam.TaskStates[:]), orderByName(veeam.Results[:])
-	perValue(stateOrder, func(m *taskMetrics, i int) prometheus.Metric { return m.lastState[i] })
-	perValue(resultOrder, func(m *taskMetrics, i int) prometheus.Metric { return m.sessions[i] })
-	perValue(resultOrder, func(m *taskMetrics, i int) prometheus.Metric { return m.lastCompletion[i] })
-	perValue(resultOrder, func(m *taskMetrics, i int) prometheus.Metric { return m.lastResult[i] })
-	return all
+	perValue(&d.taskLastState, stateOrder, func(m *taskMetrics, i int) *dto.Metric { return m.lastState[i] })
+	perValue(&d.taskSessions, resultOrder, func(m *taskMetrics, i int) *dto.Metric { return m.sessions[i] })
+	perValue(&d.taskLastCompletion, resultOrder, func(m *taskMetrics, i int) *dto.Metric { return m.lastCompletion[i] })
+	perValue(&d.taskLastResult, resultOrder, func(m *taskMetrics, i int) *dto.Metric { return m.lastResult[i] })
+	return families
+}
+
+// jobFamilies assembles the job families and the task duration histograms
+// in the registry's order.
+func jobFamilies(d *descs, order []*jobEntry) []cachedFamily {
+	var families []cachedFamily
+	perJob := func(f *family, perEntry int, add func(e *jobEntry, metrics []*dto.Metric) []*dto.Metric) {
+		metrics := make([]*dto.Metric, 0, len(order)*perEntry)
+		for _, e := range order {
+			metrics = add(e, metrics)
+		}
+		families = appendFamily(families, f, metrics)
+	}
+	plain := func(f *family, pick func(*jobMetrics) *dto.Metric) {
+		perJob(f, 1, func(e *jobEntry, metrics []*dto.Metric) []*dto.Metric {
+			if e.metrics == nil {
+				return metrics
+			}
+			if m := pick(e.metrics); m != nil {
+				metrics = append(metrics, m)
+			}
+			return metrics
+		})
+	}
+	stateOrder, resultOrder := orderByName(veeam.JobStates[:]), orderByName(veeam.Results[:])
+	perValue := func(f *family, values []int, pick func(*jobMetrics, int) []*dto.Metric) {
+		perJob(f, len(values)*2, func(e *jobEntry, metrics []*dto.Metric) []*dto.Metric {
+			if e.metrics == nil {
+				return metrics
+			}
+			for _, i := range values {
+				for _, m := range pick(e.metrics, i) {
+					if m != nil {
+						metrics = append(metrics, m)
+					}
+				}
+			}
+			return metrics
+		})
+	}
+	plain(&d.jobLastStart, func(m *jobMetrics) *dto.Metric { return m.lastStart })
+	plain(&d.jobLastEnd, func(m *jobMetrics) *dto.Metric { return m.lastEnd })
+	plain(&d.jobLastDuration, func(m *jobMetrics) *dto.Metric { return m.lastDuration })
+	perValue(&d.jobLastState, stateOrder, func(m *jobMetrics, i int) []*dto.Metric { return m.lastState[i : i+1] })
+	perValue(&d.jobLastResult, resultOrder, func(m *jobMetrics, i int) []*dto.Metric { return m.lastResult[i : i+1] })
+	// retry="false" sorts before retry="true", as sessions[i] holds them.
+	perValue(&d.jobSessions, resultOrder, func(m *jobMetrics, i int) []*dto.Metric { return m.sessions[i][:] })
+	perJob(&d.taskDuration, 1, func(e *jobEntry, metrics []*dto.Metric) []*dto.Metric {
+		if e.duration != nil {
+			metrics = append(metrics, e.duration)
+		}
+		return metrics
+	})
+	return families
 }
 
 // orderByName gives the indices of values in the order of their names.
@@ -171,40 +299,4 @@ func orderByName[T fmt.Stringer](values []T) []int {
 	}
 	slices.SortFunc(order, func(a, b int) int { return cmp.Compare(values[a].String(), values[b].String()) })
 	return order
-}
-
-func durationMetric(d *descs, key jobKey, h *durationHistogram) prometheus.Metric {
-	buckets := make(map[float64]uint64, len(taskDurationBuckets))
-	for i, upper := range taskDurationBuckets {
-		buckets[upper] = h.cumulative[i]
-	}
-	return prometheus.MustNewConstHistogram(d.taskDuration, h.count, h.sum, buckets, key.backupServer, key.job)
-}
-
-func jobMetrics(d *descs, key jobKey, series *jobSeries) []prometheus.Metric {
-	labels := []string{key.backupServer, key.job}
-	with := func(extra ...string) []string { return append(labels[:2:2], extra...) }
-	var metrics []prometheus.Metric
-	add := func(desc *prometheus.Desc, valueType prometheus.ValueType, value float64, labelValues []string) {
-		metrics = append(metrics, prometheus.MustNewConstMetric(desc, valueType, value, labelValues...))
-	}
-	for _, st := range veeam.JobStates {
-		add(d.jobLastState, prometheus.GaugeValue, boolValue(st == series.latestState), with(st.String()))
-	}
-	add(d.jobLastStart, prometheus.GaugeValue, unixSeconds(series.latest.creation), labels)
-	for i, r := range veeam.Results {
-		for retry, count := range series.completed[i] {
-			add(d.jobSessions, prometheus.CounterValue, float64(count), with(r.String(), strconv.FormatBool(retry == 1)))
-		}
-	}
-	last := series.lastCompleted
-	if last.uid == "" {
-		return metrics
-	}
-	for _, r := range veeam.Results {
-		add(d.jobLastResult, prometheus.GaugeValue, boolValue(r == last.result), with(r.String()))
-	}
-	add(d.jobLastEnd, prometheus.GaugeValue, unixSeconds(last.end), labels)
-	add(d.jobLastDuration, prometheus.GaugeValue, last.duration().Seconds(), labels)
-	return metrics
 }

@@ -82,6 +82,26 @@ type taskSeries struct {
 	// changed is set when the series' metrics differ from what the series
 	// cache holds for it; the cache clears it.
 	changed bool
+	// filed is set while the series is in the state's task expiry queue,
+	// under filedMinute.
+	filed       bool
+	filedMinute int64
+}
+
+// earliestRef is the creation time of the oldest session s refers to: the
+// first of its references to fall out of the lookback.
+func (s *taskSeries) earliestRef() time.Time {
+	earliest := s.latest.creation
+	older := func(ref finishedSession) {
+		if ref.uid != "" && ref.creation.Before(earliest) {
+			earliest = ref.creation
+		}
+	}
+	older(s.lastCompleted)
+	for _, ref := range s.lastByResult {
+		older(ref)
+	}
+	return earliest
 }
 
 // same reports whether s and o would give the same metric values.
@@ -129,7 +149,6 @@ func (h *durationHistogram) observe(seconds float64) {
 	}
 	h.count++
 	h.sum += seconds
-	h.changed = true
 }
 
 // jobSessionName remembers a job session's job name, so that task sessions
@@ -145,6 +164,10 @@ type queryWindow struct {
 	// oldestRunning is the creation time of the oldest session that was not
 	// completed in the last applied result; zero if there was none.
 	oldestRunning time.Time
+	// nextFrom is the earliest the next window can start, set when the
+	// window is applied: a session created before it is never applied
+	// again, so its UID need not be remembered as counted.
+	nextFrom time.Time
 }
 
 // next gives the start of the next window at now: the whole lookback the
@@ -160,9 +183,17 @@ func (w queryWindow) next(now time.Time, lookback, overlap time.Duration) time.T
 		since = w.oldestRunning
 	}
 	since = later(since, floor)
-	// The counted-UID sets are pruned on the promise that a window start
-	// never moves backwards; hold it even if the clock is stepped back.
-	return later(since, w.since)
+	// The counted-UID sets are pruned on the promise that a window never
+	// starts before nextFrom; hold it even if the clock is stepped back.
+	return later(since, later(w.since, w.nextFrom))
+}
+
+// applied is w after a window starting at since was applied at now, with the
+// oldest session in it that had not completed.
+func (w queryWindow) applied(since, now, oldestRunning time.Time, lookback, overlap time.Duration) queryWindow {
+	applied := queryWindow{since: since, oldestRunning: oldestRunning, nextFrom: w.nextFrom}
+	applied.nextFrom = applied.next(now, lookback, overlap)
+	return applied
 }
 
 func later(a, b time.Time) time.Time {
@@ -200,17 +231,31 @@ type state struct {
 	// jobNames maps job session UID to its job, for every job session seen
 	// within the lookback.
 	jobNames map[string]jobSessionName
+	// taskExpiry and jobNameExpiry file the task series and job session
+	// UIDs by when they may expire, so that a prune visits only those.
+	// tasksPerJob counts the task series of each job, which keep the job's
+	// duration histogram.
+	taskExpiry    expiryQueue[taskKey]
+	jobNameExpiry expiryQueue[string]
+	tasksPerJob   map[jobKey]int
 	// countedTasks and countedJobs map the UIDs of completed sessions already
 	// counted to their creation time. They only hold UIDs a later window can
-	// return again, which keeps them as small as the overlap.
+	// return again, which keeps them as small as the overlap: UIDs created
+	// before the next window are not even added, so a first refresh of a
+	// long history does not fill them only for the next one to empty them.
 	countedTasks map[string]time.Time
 	countedJobs  map[string]time.Time
 
 	taskWindow, jobWindow   queryWindow
 	taskQueries, jobQueries queryStats
 	// changed is set when a series was added, removed or changed since the
-	// series cache last caught up; the cache clears it.
-	changed bool
+	// series cache last caught up; the cache clears it. touchedTasks and
+	// touchedJobs list the keys of those series (task duration histograms
+	// under their job's key), so that the cache visits only them; a key may
+	// be listed twice.
+	changed      bool
+	touchedTasks []taskKey
+	touchedJobs  []jobKey
 }
 
 func newState(lookback, overlap time.Duration) *state {
@@ -221,6 +266,7 @@ func newState(lookback, overlap time.Duration) *state {
 		jobs:         make(map[jobKey]*jobSeries),
 		durations:    make(map[jobKey]*durationHistogram),
 		jobNames:     make(map[string]jobSessionName),
+		tasksPerJob:  make(map[jobKey]int),
 		countedTasks: make(map[string]time.Time),
 		countedJobs:  make(map[string]time.Time),
 	}
@@ -241,29 +287,56 @@ func (s *state) apply(b batch) {
 	s.jobQueries.fetched += uint64(len(b.jobs.Items))
 	s.jobQueries.invalid += uint64(b.jobs.Invalid)
 
-	s.jobWindow = queryWindow{since: b.jobSince}
+	// The next windows are known before the sessions are applied, so that
+	// applying them remembers only the UIDs the next windows can return.
+	var oldestJob time.Time
 	for i := range b.jobs.Items {
-		j := &b.jobs.Items[i]
-		if j.CreationTime.Before(b.jobSince) {
-			continue
-		}
-		s.applyJob(j)
-		if !j.Completed() {
-			s.jobWindow.oldestRunning = earliest(s.jobWindow.oldestRunning, j.CreationTime)
+		if j := &b.jobs.Items[i]; !j.Completed() && !j.CreationTime.Before(b.jobSince) {
+			oldestJob = earliest(oldestJob, j.CreationTime)
 		}
 	}
-	s.taskWindow = queryWindow{since: b.taskSince}
+	s.jobWindow = s.jobWindow.applied(b.jobSince, b.now, oldestJob, s.lookback, s.overlap)
+	var oldestTask time.Time
 	for i := range b.tasks.Items {
-		t := &b.tasks.Items[i]
-		if t.CreationTime.Before(b.taskSince) {
-			continue
+		if t := &b.tasks.Items[i]; !t.Completed() && !t.CreationTime.Before(b.taskSince) {
+			oldestTask = earliest(oldestTask, t.CreationTime)
 		}
-		s.applyTask(t)
-		if !t.Completed() {
-			s.taskWindow.oldestRunning = earliest(s.taskWindow.oldestRunning, t.CreationTime)
+	}
+	s.taskWindow = s.taskWindow.applied(b.taskSince, b.now, oldestTask, s.lookback, s.overlap)
+
+	for i := range b.jobs.Items {
+		if j := &b.jobs.Items[i]; !j.CreationTime.Before(b.jobSince) {
+			s.applyJob(j)
+		}
+	}
+	for i := range b.tasks.Items {
+		if t := &b.tasks.Items[i]; !t.CreationTime.Before(b.taskSince) {
+			s.applyTask(t)
 		}
 	}
 	s.prune(b.now.Add(-s.lookback))
+}
+
+// touchTask marks the series of key as changed, or removed when series is
+// nil, for the series cache to catch up with.
+func (s *state) touchTask(key taskKey, series *taskSeries) {
+	s.changed = true
+	if series != nil && series.changed {
+		return
+	}
+	s.touchedTasks = append(s.touchedTasks, key)
+	if series != nil {
+		series.changed = true
+	}
+}
+
+// touchJob records that the job series or the duration histogram of key was
+// added, changed or removed, for the series cache to catch up with.
+func (s *state) touchJob(key jobKey, alreadyTouched bool) {
+	s.changed = true
+	if !alreadyTouched {
+		s.touchedJobs = append(s.touchedJobs, key)
+	}
 }
 
 // earliest is the earlier of two times, where zero means none yet.
@@ -279,19 +352,24 @@ func (s *state) applyJob(j *veeam.ReplicaJobSession) {
 	if job == "" {
 		job = jobNameFromSessionName(j.Name)
 	}
+	if known, ok := s.jobNames[j.UID]; !ok || !known.creation.Equal(j.CreationTime) {
+		s.jobNameExpiry.add(j.UID, j.CreationTime)
+	}
 	s.jobNames[j.UID] = jobSessionName{job: job, creation: j.CreationTime}
 
 	key := jobKey{backupServer: j.BackupServerName, job: job}
 	series := s.jobs[key]
 	if series == nil {
-		series = &jobSeries{changed: true}
+		series = &jobSeries{}
 		s.jobs[key] = series
-		s.changed = true
+		s.touchJob(key, false)
+		series.changed = true
 	}
 	before := *series
 	defer func() {
 		if !series.same(&before) {
-			series.changed, s.changed = true, true
+			s.touchJob(key, series.changed)
+			series.changed = true
 		}
 	}()
 	ref := sessionRef{uid: j.UID, creation: j.CreationTime}
@@ -310,7 +388,9 @@ func (s *state) applyJob(j *veeam.ReplicaJobSession) {
 			retry = 1
 		}
 		series.completed[resultIndex(j.Result)][retry]++
-		s.countedJobs[j.UID] = j.CreationTime
+		if !j.CreationTime.Before(s.jobWindow.nextFrom) {
+			s.countedJobs[j.UID] = j.CreationTime
+		}
 	}
 }
 
@@ -325,23 +405,26 @@ func (s *state) jobOf(t *veeam.ReplicaTaskSession) string {
 
 func (s *state) applyTask(t *veeam.ReplicaTaskSession) {
 	key := taskKey{backupServer: t.BackupServerName, job: s.jobOf(t), vm: t.VMDisplayName}
+	histogramKey := jobKey{backupServer: key.backupServer, job: key.job}
 	series := s.tasks[key]
 	if series == nil {
-		series = &taskSeries{changed: true}
+		series = &taskSeries{}
 		s.tasks[key] = series
-		s.changed = true
+		s.tasksPerJob[histogramKey]++
+		s.touchTask(key, series)
 	}
-	histogramKey := jobKey{backupServer: key.backupServer, job: key.job}
 	histogram := s.durations[histogramKey]
 	if histogram == nil {
-		histogram = &durationHistogram{changed: true}
+		histogram = &durationHistogram{}
 		s.durations[histogramKey] = histogram
-		s.changed = true
+		s.touchJob(histogramKey, false)
+		histogram.changed = true
 	}
 	before := *series
 	defer func() {
 		if !series.same(&before) {
-			series.changed, s.changed = true, true
+			s.touchTask(key, series)
+			s.fileTask(key, series)
 		}
 	}()
 
@@ -363,56 +446,101 @@ func (s *state) applyTask(t *veeam.ReplicaTaskSession) {
 	if _, counted := s.countedTasks[t.UID]; !counted {
 		series.completed[i]++
 		histogram.observe(done.duration().Seconds())
-		s.countedTasks[t.UID] = t.CreationTime
+		s.touchJob(histogramKey, histogram.changed)
+		histogram.changed = true
+		if !t.CreationTime.Before(s.taskWindow.nextFrom) {
+			s.countedTasks[t.UID] = t.CreationTime
+		}
 	}
 }
 
-// prune drops every series and entry whose session was created before
-// windowStart, and the counted UIDs that no later window can return.
-func (s *state) prune(windowStart time.Time) {
-	jobsWithTasks := make(map[jobKey]bool)
-	for key, series := range s.tasks {
-		if series.latest.creation.Before(windowStart) {
-			delete(s.tasks, key)
-			s.changed = true
-			continue
-		}
-		jobsWithTasks[jobKey{backupServer: key.backupServer, job: key.job}] = true
-		if series.lastCompleted.uid != "" && series.lastCompleted.creation.Before(windowStart) {
-			series.lastCompleted = finishedSession{}
-			series.changed, s.changed = true, true
-		}
-		for i := range series.lastByResult {
-			if series.lastByResult[i].uid != "" && series.lastByResult[i].creation.Before(windowStart) {
-				series.lastByResult[i] = finishedSession{}
-				series.changed, s.changed = true, true
-			}
-		}
+// fileTask files the series of key in the expiry queue under its earliest
+// reference, unless it is filed already no later than that.
+func (s *state) fileTask(key taskKey, series *taskSeries) {
+	at := series.earliestRef()
+	if series.filed && minuteOf(at) >= series.filedMinute {
+		return
 	}
+	series.filed, series.filedMinute = true, s.taskExpiry.add(key, at)
+}
+
+// prune drops every series and entry whose session was created before
+// windowStart, and the counted UIDs that no later window can return. It
+// visits only the task series and job session names due to expire, and
+// every job series: there are few.
+func (s *state) prune(windowStart time.Time) {
+	s.taskExpiry.due(windowStart, func(key taskKey, minute int64) {
+		series := s.tasks[key]
+		if series == nil || !series.filed || series.filedMinute != minute {
+			return // gone, or filed again since
+		}
+		series.filed = false
+		s.expireTask(key, series, windowStart)
+	})
 	for key, series := range s.jobs {
 		if series.latest.creation.Before(windowStart) {
 			delete(s.jobs, key)
-			s.changed = true
+			s.touchJob(key, false)
+			s.dropUnusedHistogram(key)
 			continue
 		}
 		if series.lastCompleted.uid != "" && series.lastCompleted.creation.Before(windowStart) {
 			series.lastCompleted = finishedSession{}
-			series.changed, s.changed = true, true
+			s.touchJob(key, series.changed)
+			series.changed = true
 		}
 	}
-	for key := range s.durations {
-		if _, hasJob := s.jobs[key]; !hasJob && !jobsWithTasks[key] {
-			delete(s.durations, key)
-			s.changed = true
-		}
-	}
-	for uid, name := range s.jobNames {
-		if name.creation.Before(windowStart) {
+	s.jobNameExpiry.due(windowStart, func(uid string, _ int64) {
+		name, ok := s.jobNames[uid]
+		switch {
+		case !ok:
+		case name.creation.Before(windowStart):
 			delete(s.jobNames, uid)
+		default:
+			s.jobNameExpiry.add(uid, name.creation)
+		}
+	})
+	pruneCounted(s.countedTasks, s.taskWindow.nextFrom)
+	pruneCounted(s.countedJobs, s.jobWindow.nextFrom)
+}
+
+// expireTask drops the series of key if its latest session was created
+// before windowStart, else the references to older sessions, and files what
+// is left again.
+func (s *state) expireTask(key taskKey, series *taskSeries, windowStart time.Time) {
+	if series.latest.creation.Before(windowStart) {
+		delete(s.tasks, key)
+		s.touchTask(key, nil)
+		job := jobKey{backupServer: key.backupServer, job: key.job}
+		if s.tasksPerJob[job]--; s.tasksPerJob[job] == 0 {
+			delete(s.tasksPerJob, job)
+			s.dropUnusedHistogram(job)
+		}
+		return
+	}
+	if series.lastCompleted.uid != "" && series.lastCompleted.creation.Before(windowStart) {
+		series.lastCompleted = finishedSession{}
+		s.touchTask(key, series)
+	}
+	for i := range series.lastByResult {
+		if series.lastByResult[i].uid != "" && series.lastByResult[i].creation.Before(windowStart) {
+			series.lastByResult[i] = finishedSession{}
+			s.touchTask(key, series)
 		}
 	}
-	pruneCounted(s.countedTasks, s.taskWindow.since)
-	pruneCounted(s.countedJobs, s.jobWindow.since)
+	s.fileTask(key, series)
+}
+
+// dropUnusedHistogram drops the duration histogram of key once neither a job
+// series nor a task series of that job is left.
+func (s *state) dropUnusedHistogram(key jobKey) {
+	if _, hasJob := s.jobs[key]; hasJob || s.tasksPerJob[key] > 0 {
+		return
+	}
+	if _, ok := s.durations[key]; ok {
+		delete(s.durations, key)
+		s.touchJob(key, false)
+	}
 }
 
 func pruneCounted(counted map[string]time.Time, since time.Time) {

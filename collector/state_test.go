@@ -1,6 +1,8 @@
 package collector
 
 import (
+	"fmt"
+	"maps"
 	"strconv"
 	"strings"
 	"testing"
@@ -313,11 +315,15 @@ func TestBookkeepingStaysWithinWindow(t *testing.T) {
 	}
 	f.src.set(tasks, jobs)
 	f.refresh(t)
-	if got := len(f.c.state.countedTasks); got != 300 {
-		t.Fatalf("%d counted task UIDs after the first refresh, want 300", got)
+	// Only the run created 59 minutes ago is within the 1h overlap of the
+	// next window: the others are not even remembered.
+	if got := len(f.c.state.countedTasks); got != 3 {
+		t.Fatalf("%d counted task UIDs after the first refresh, want 3", got)
+	}
+	if got := len(f.c.state.countedJobs); got != 1 {
+		t.Fatalf("%d counted job UIDs after the first refresh, want 1", got)
 	}
 	f.refresh(t)
-	// Only the run created 59 minutes ago is within the 1h overlap.
 	if got := len(f.c.state.countedTasks); got != 3 {
 		t.Errorf("%d counted task UIDs after an incremental refresh, want 3", got)
 	}
@@ -361,5 +367,84 @@ func TestSessionOrdering(t *testing.T) {
 	})
 	if got := f.c.state.taskWindow.oldestRunning; !got.Equal(j.CreationTime) {
 		t.Errorf("oldest running task session %s, want %s (the one without an end time)", got, j.CreationTime)
+	}
+}
+
+// TestPruneVisitsWhatExpires runs a fleet for days, with VMs and jobs that
+// stop running, and checks after each refresh that pruning by the expiry
+// queues left nothing a prune of the whole state would have dropped, and
+// dropped nothing it would have kept.
+func TestPruneVisitsWhatExpires(t *testing.T) {
+	f := newFixture(t)
+	var tasks []veeam.ReplicaTaskSession
+	var jobs []veeam.ReplicaJobSession
+	for run := range 40 {
+		f.clock.Advance(7 * time.Hour)
+		now := f.clock.Now()
+		for job := range 3 {
+			if job == 2 && run > 10 {
+				continue // a job that stops running
+			}
+			name := "Job " + strconv.Itoa(job)
+			j := jobRun(fmt.Sprintf("j%d-%d", run, job), vbr, name, now.Add(-time.Duration(job*20+5)*time.Minute), 3*time.Minute, veeam.Results[(run+job)%len(veeam.Results)], false)
+			jobs = append(jobs, j)
+			for vm := range 4 {
+				if vm == 3 && run%5 != 0 {
+					continue // a VM that runs rarely
+				}
+				result := veeam.Results[(run*vm+job)%len(veeam.Results)]
+				tasks = append(tasks, done(fmt.Sprintf("%s-%d", j.UID, vm), j, "vm"+strconv.Itoa(vm), j.CreationTime.Add(time.Duration(vm)*time.Minute), time.Minute, result))
+			}
+		}
+		f.src.set(tasks, jobs)
+		f.refresh(t)
+		windowStart := f.clock.Now().Add(-testLookback)
+		checkPruned(t, f.c.state, windowStart)
+		want := map[taskKey]bool{}
+		for _, task := range tasks {
+			if !task.CreationTime.Before(windowStart) {
+				want[taskKey{backupServer: task.BackupServerName, job: jobNameFromSessionName(task.JobSessionName), vm: task.VMDisplayName}] = true
+			}
+		}
+		got := map[taskKey]bool{}
+		for key := range f.c.state.tasks {
+			got[key] = true
+		}
+		if !maps.Equal(got, want) {
+			t.Errorf("after run %d: task series %v, want %v", run, got, want)
+		}
+	}
+}
+
+// checkPruned compares s with what a walk of the whole state finds.
+func checkPruned(t *testing.T, s *state, windowStart time.Time) {
+	t.Helper()
+	perJob := map[jobKey]int{}
+	for key, series := range s.tasks {
+		perJob[jobKey{backupServer: key.backupServer, job: key.job}]++
+		if series.earliestRef().Before(windowStart) {
+			t.Errorf("task series %v refers to a session created %s, before the window start %s", key, series.earliestRef(), windowStart)
+		}
+		if !series.filed || series.filedMinute > minuteOf(series.earliestRef()) {
+			t.Errorf("task series %v is not filed by its earliest reference", key)
+		}
+	}
+	if !maps.Equal(perJob, s.tasksPerJob) {
+		t.Errorf("task series per job %v, counted %v", perJob, s.tasksPerJob)
+	}
+	for key := range s.durations {
+		if _, hasJob := s.jobs[key]; !hasJob && perJob[key] == 0 {
+			t.Errorf("duration histogram of %v kept without a job or task series", key)
+		}
+	}
+	for key := range perJob {
+		if _, ok := s.durations[key]; !ok {
+			t.Errorf("no duration histogram for %v", key)
+		}
+	}
+	for uid, name := range s.jobNames {
+		if name.creation.Before(windowStart) {
+			t.Errorf("job session %s created %s still named", uid, name.creation)
+		}
 	}
 }

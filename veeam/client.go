@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
@@ -35,7 +36,8 @@ type Config struct {
 	URL      string // base URL, e.g. "https://em.example.com:9398", with or without a trailing "/" or "/api"
 	Username string
 	// Password is called at every logon attempt, so a rotated password file
-	// is picked up without a restart.
+	// is picked up without a restart. A change of its answer also ends a
+	// logon back-off at once.
 	Password func() (string, error)
 	// CAFile is a PEM bundle trusted in addition to the system roots.
 	CAFile string
@@ -50,13 +52,20 @@ type Config struct {
 	MaxBodyBytes       int64             // largest response body accepted; 256 MiB when 0
 	Transport          http.RoundTripper // replaces the client's own transport and its TLS settings
 	Logger             log.Logger        // nil logs nothing
+	// Now tells the time for the logon back-off; nil uses time.Now.
+	Now func() time.Time
 }
 
 // Client talks to the Enterprise Manager REST API. It logs on when first
 // needed, keeps the logon session across calls, and logs on again once when
-// EM rejects it. It is safe for concurrent use.
+// EM rejects it. When EM rejects the credentials themselves (401 or 403 at
+// logon), it backs off: for 5 s, then twice as long after each rejection up to
+// 5 min, calls that need a logon fail with *LogonBackoffError without
+// contacting EM, until the back-off ends, the password changes or a logon
+// succeeds. It is safe for concurrent use; Close it when done.
 type Client struct {
 	base     string // scheme://host[:port][/prefix], without "/api"
+	host     string // host[:port], to name EM in network errors
 	username string
 	password func() (string, error)
 	pageSize int
@@ -66,10 +75,12 @@ type Client struct {
 	maxBody       int64
 	http          *http.Client
 	logger        log.Logger
+	now           func() time.Time
 
 	mu      sync.Mutex
 	session *logonSession // nil when not logged on
 	logon   *logonCall    // the logon in flight, if any
+	backoff logonBackoff
 
 	logons, logonFailures, logoffs, requests atomic.Uint64
 }
@@ -92,7 +103,7 @@ type logonCall struct {
 
 // New checks cfg and builds a client. It does not contact EM.
 func New(cfg Config) (*Client, error) {
-	base, err := baseURL(cfg.URL)
+	base, host, err := baseURL(cfg.URL)
 	if err != nil {
 		return nil, err
 	}
@@ -125,8 +136,13 @@ func New(cfg Config) (*Client, error) {
 	if cfg.InsecureSkipVerify {
 		level.Warn(logger).Log("msg", "TLS certificate verification of Enterprise Manager is disabled: the connection and the credentials can be intercepted")
 	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
 	c := &Client{
 		base:          base,
+		host:          host,
 		username:      cfg.Username,
 		password:      cfg.Password,
 		pageSize:      cfg.PageSize,
@@ -140,7 +156,9 @@ func New(cfg Config) (*Client, error) {
 			// better reported as what it is.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
-		logger: logger,
+		logger:  logger,
+		now:     now,
+		backoff: newLogonBackoff(),
 	}
 	if c.pageSize == 0 {
 		c.pageSize = defaultPageSize
@@ -154,8 +172,9 @@ func New(cfg Config) (*Client, error) {
 	return c, nil
 }
 
-// baseURL checks the configured URL and strips what New adds itself.
-func baseURL(raw string) (string, error) {
+// baseURL checks the configured URL and strips what New adds itself. host is
+// the URL's host[:port].
+func baseURL(raw string) (base, host string, err error) {
 	u, err := url.Parse(strings.TrimSpace(raw))
 	if err != nil {
 		// The inner error only: the URL itself could carry a password.
@@ -163,41 +182,53 @@ func baseURL(raw string) (string, error) {
 		if errors.As(err, &uerr) {
 			err = uerr.Err
 		}
-		return "", fmt.Errorf("EM URL cannot be parsed: %w", err)
+		return "", "", fmt.Errorf("EM URL cannot be parsed: %w", err)
 	}
 	scheme := strings.ToLower(u.Scheme)
 	switch {
 	case scheme != "https" && scheme != "http":
-		return "", fmt.Errorf("EM URL must start with https:// or http://, got scheme %q", u.Scheme)
+		return "", "", fmt.Errorf("EM URL must start with https:// or http://, got scheme %q", u.Scheme)
 	case u.User != nil:
-		return "", errors.New("EM URL must not carry credentials: set the username and the password source instead")
+		return "", "", errors.New("EM URL must not carry credentials: set the username and the password source instead")
 	case u.Host == "":
-		return "", errors.New("EM URL has no host")
+		return "", "", errors.New("EM URL has no host")
 	case u.RawQuery != "" || u.Fragment != "":
-		return "", errors.New("EM URL must not have a query or a fragment")
+		return "", "", errors.New("EM URL must not have a query or a fragment")
 	}
 	prefix := strings.TrimRight(u.EscapedPath(), "/")
 	if len(prefix) >= 4 && strings.EqualFold(prefix[len(prefix)-4:], "/api") {
 		prefix = prefix[:len(prefix)-4]
 	}
-	return scheme + "://" + u.Host + prefix, nil
+	return scheme + "://" + u.Host + prefix, u.Host, nil
 }
 
-// Stats returns the client's counters: successful logons, failed logon
-// attempts whatever their cause, logoffs, and HTTP requests sent (logons and
-// logoffs included).
+// Stats returns the client's counters and the state of its logon back-off.
 func (c *Client) Stats() Stats {
+	c.mu.Lock()
+	until := c.backoff.activeUntil(c.now())
+	rejections := c.backoff.rejections
+	c.mu.Unlock()
 	return Stats{
-		Logons:        c.logons.Load(),
-		LogonFailures: c.logonFailures.Load(),
-		Logoffs:       c.logoffs.Load(),
-		Requests:      c.requests.Load(),
+		Logons:            c.logons.Load(),
+		LogonFailures:     c.logonFailures.Load(),
+		Logoffs:           c.logoffs.Load(),
+		Requests:          c.requests.Load(),
+		LogonRejections:   rejections,
+		LogonBackoffUntil: until,
 	}
+}
+
+// Close closes the connections to EM left idle for reuse, ending the
+// goroutines that serve them. It does not log off; call Logoff first. The
+// client stays usable: a later call opens a new connection.
+func (c *Client) Close() {
+	c.http.CloseIdleConnections()
 }
 
 // Logon makes sure the client holds a logon session, logging on if it has
 // none. Calls log on by themselves when needed; Logon lets a caller check the
-// credentials early.
+// credentials early. During a logon back-off it fails with
+// *LogonBackoffError.
 func (c *Client) Logon(ctx context.Context) error {
 	_, err := c.sessionFor(ctx, nil)
 	return err
@@ -254,7 +285,7 @@ func (c *Client) takeSession(ctx context.Context) (*logonSession, error) {
 		select {
 		case <-call.done:
 		case <-ctx.Done():
-			return nil, requestError(ctx, "logoff: wait for the logon in flight", ctx.Err())
+			return nil, requestError(ctx, "logoff: wait for the logon in flight", c.host, ctx.Err())
 		}
 	}
 }
@@ -279,7 +310,7 @@ func (c *Client) sessionFor(ctx context.Context, rejected *logonSession) (*logon
 		case <-call.done:
 			return call.session, call.err
 		case <-ctx.Done():
-			return nil, requestError(ctx, "logon: wait for the logon in flight", ctx.Err())
+			return nil, requestError(ctx, "logon: wait for the logon in flight", c.host, ctx.Err())
 		}
 	}
 	call := &logonCall{done: make(chan struct{})}
@@ -307,10 +338,32 @@ func (c *Client) lead(ctx context.Context, call *logonCall) {
 	call.session, call.err = c.logOn(ctx)
 }
 
+// logOn logs on unless EM rejected the same password recently. A refusal
+// from the back-off sends nothing and is not counted as a failed logon.
 func (c *Client) logOn(ctx context.Context) (*logonSession, error) {
-	s, err := c.postLogon(ctx)
+	password, err := c.password()
 	if err != nil {
 		c.logonFailures.Add(1)
+		return nil, fmt.Errorf("logon: read password: %w", err)
+	}
+	fp := c.backoff.fingerprint(password)
+	c.mu.Lock()
+	err = c.backoff.admit(c.now(), fp)
+	c.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	s, err := c.postLogon(ctx, password)
+	c.mu.Lock()
+	c.backoff.record(c.now(), fp, err)
+	until, rejections := c.backoff.until, c.backoff.rejections
+	c.mu.Unlock()
+	if err != nil {
+		c.logonFailures.Add(1)
+		if isCredentialRejection(err) {
+			level.Warn(c.logger).Log("msg", "Enterprise Manager rejected the credentials; no logon until the back-off ends or the password changes",
+				"user", c.username, "retry_at", until.UTC().Format(time.RFC3339), "rejections", rejections, "err", err)
+		}
 		return nil, err
 	}
 	c.logons.Add(1)
@@ -318,12 +371,8 @@ func (c *Client) logOn(ctx context.Context) (*logonSession, error) {
 	return s, nil
 }
 
-func (c *Client) postLogon(ctx context.Context) (*logonSession, error) {
+func (c *Client) postLogon(ctx context.Context, password string) (*logonSession, error) {
 	const op = "logon"
-	password, err := c.password()
-	if err != nil {
-		return nil, fmt.Errorf("%s: read password: %w", op, err)
-	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/api/sessionMngr/?v=latest", nil)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
@@ -419,15 +468,16 @@ func (c *Client) send(ctx context.Context, op string, req *http.Request) (*http.
 	c.requests.Add(1)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, requestError(ctx, op, err)
+		return nil, requestError(ctx, op, c.host, err)
 	}
 	return resp, nil
 }
 
-// requestError classifies a failed exchange: a deadline or network timeout
-// becomes a *TimeoutError, anything else is wrapped with op. The URL that
-// net/http puts in its errors is dropped because op already names the call.
-func requestError(ctx context.Context, op string, err error) error {
+// requestError classifies a failed exchange with host: a deadline or network
+// timeout becomes a *TimeoutError, a failure the operator can act on a
+// *NetworkError, anything else is wrapped with op. The URL that net/http puts
+// in its errors is dropped because op already names the call.
+func requestError(ctx context.Context, op, host string, err error) error {
 	timedOut := errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded)
 	var nerr net.Error
 	if errors.As(err, &nerr) && nerr.Timeout() {
@@ -446,7 +496,10 @@ func requestError(ctx context.Context, op string, err error) error {
 	if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
 		return fmt.Errorf("%s: %w: %w", op, ctxErr, err)
 	}
-	return fmt.Errorf("%s: %w", op, certificateHint(err))
+	if reason, ok := networkReason(err); ok {
+		return &NetworkError{Op: op, Host: host, Reason: reason, Err: err}
+	}
+	return fmt.Errorf("%s: %w", op, err)
 }
 
 // emErrorDoc is EM's Error document, sent with every 4xx and 5xx answer.

@@ -160,7 +160,8 @@ func TestRejectedTwiceIsAnErrorWithoutLoop(t *testing.T) {
 func TestRelogonWithWrongPasswordIsAuthError(t *testing.T) {
 	f := newFakeEM(t, false)
 	f.query = onePage
-	c := newTestClient(t, f, nil)
+	clock := newFakeClock()
+	c := newTestClient(t, f, func(cfg *Config) { cfg.Now = clock.Now })
 	ctx := testContext(t)
 	if err := c.Logon(ctx); err != nil {
 		t.Fatal(err)
@@ -181,8 +182,10 @@ func TestRelogonWithWrongPasswordIsAuthError(t *testing.T) {
 	if got := c.Stats(); got.Logons != 1 || got.LogonFailures != 1 {
 		t.Errorf("Stats() = %+v, want 1 logon and 1 failure", got)
 	}
-	// The dead token is not sent again: the next call logs on straight away.
+	// The dead token is not sent again: the next call after the back-off
+	// logs on straight away.
 	f.setPassword(testPassword)
+	clock.advance(initialLogonBackoff)
 	rejectedBefore := f.rejected.Load()
 	if _, err := c.ReplicaTaskSessions(ctx, time.Time{}); err != nil {
 		t.Fatal(err)

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/veeam-em-exporter/veeam_em_exporter/veeam/emsim"
 )
 
 // seedTaskSession is the entity example of Veeam's documentation, white
@@ -259,6 +261,9 @@ func TestBrokenPageIsDecodeErrorNamingThePage(t *testing.T) {
 // FuzzDecodePage checks that no input makes the decoder panic or return an
 // entity without the fields the exporter relies on.
 func FuzzDecodePage(f *testing.F) {
+	for _, page := range simulatorPages(f, emsim.TestTopology(), "ReplicaTaskSession", 2, 3) {
+		f.Add(string(page))
+	}
 	f.Add(wrapQueryResult(seedTaskSession))
 	f.Add(wrapQueryResult(completed("a").render() + taskSession{uid: "b", state: "InProgress", result: "None", created: "2025-06-17T20:00:18Z"}.render()))
 	f.Add(`<QueryResult xmlns="http://www.veeam.com/ent/v1.0"><PagingInfo PageNum="1" PagesCount="3"/></QueryResult>`)

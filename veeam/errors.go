@@ -3,6 +3,7 @@ package veeam
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // AuthError means EM rejected the credentials at logon (401).
@@ -84,4 +85,70 @@ func suffix(msg string) string {
 		return ""
 	}
 	return ": " + msg
+}
+
+// LogonBackoffError means the client did not try to log on because EM
+// rejected the same credentials recently. It unwraps to that rejection, an
+// *AuthError or a *PermissionError.
+type LogonBackoffError struct {
+	Until time.Time // the first moment a logon with the same password is tried again
+	Cause error
+}
+
+func (e *LogonBackoffError) Error() string {
+	return fmt.Sprintf("logon not attempted: the next attempt is at %s, or at once when the password file changes; last rejection: %v",
+		e.Until.UTC().Format(time.RFC3339), e.Cause)
+}
+
+func (e *LogonBackoffError) Unwrap() error { return e.Cause }
+
+// NetworkReason is why a connection to EM failed.
+type NetworkReason uint8
+
+// The network failures the client tells apart.
+const (
+	ConnectionRefused NetworkReason = iota + 1
+	ConnectionReset
+	ConnectionClosed // EM closed the connection without answering
+	HostNotFound
+	CertificateUnknownAuthority
+	CertificateWrongHost
+	CertificateInvalid // expired, not yet valid, unusable for a server...
+)
+
+// NetworkError means a request did not reach EM or its answer did not come
+// back, for a reason an operator can act on.
+type NetworkError struct {
+	Op     string
+	Host   string // EM's host[:port] as configured
+	Reason NetworkReason
+	Err    error
+}
+
+func (e *NetworkError) Error() string {
+	return fmt.Sprintf("%s: %s: %v", e.Op, e.Reason.explain(e.Host), e.Err)
+}
+
+func (e *NetworkError) Unwrap() error { return e.Err }
+
+// explain says what the reason means for the operator, naming the flag that
+// fixes it when there is one.
+func (r NetworkReason) explain(host string) string {
+	switch r {
+	case ConnectionRefused:
+		return fmt.Sprintf("nothing accepts connections at %s (is EM running, is the port in the URL right?)", host)
+	case ConnectionReset:
+		return fmt.Sprintf("the connection to %s was reset by EM or by a firewall or proxy in between", host)
+	case ConnectionClosed:
+		return fmt.Sprintf("%s closed the connection without answering", host)
+	case HostNotFound:
+		return fmt.Sprintf("the host name in %s does not resolve (check the URL and DNS)", host)
+	case CertificateUnknownAuthority:
+		return fmt.Sprintf("the TLS certificate of %s is signed by an unknown authority: trust the CA that signed it with --veeam.ca-file (EM's own certificate is self-signed by default)", host)
+	case CertificateWrongHost:
+		return fmt.Sprintf("the TLS certificate of %s is not valid for that name: use a host name the certificate names in the URL", host)
+	case CertificateInvalid:
+		return fmt.Sprintf("the TLS certificate of %s is not valid", host)
+	}
+	return fmt.Sprintf("cannot reach %s", host)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -120,23 +121,37 @@ type entityQuery[T any] struct {
 	uid    func(*T) string
 }
 
-// runQuery fetches every page of a query. The first page comes alone, for
-// it tells how many there are; the rest are fetched concurrently, at most
-// c.pagesInFlight at a time, and merged in page order, so the result, the
-// error and the counts are those of fetching one page after another: Pages
-// and Bytes count the pages up to the last merged one or the failing one.
-// Paging over a collection that grows meanwhile can show an entity twice: a
-// later copy replaces the earlier one, and a last page announcing more pages
-// than known starts another round.
+// runQuery fetches every page of a query. EM is asked for the newest
+// sessions first (see queryURL); the result is turned round so that callers
+// get the oldest first.
 func runQuery[T any](ctx context.Context, c *Client, q entityQuery[T], filter Filter) (QueryResult[T], error) {
+	res, err := fetchAllPages(ctx, c, q, filter)
+	slices.Reverse(res.Items)
+	return res, err
+}
+
+// fetchAllPages fetches the pages of a query in EM's order. The first page
+// comes alone, for it tells how many there are; the rest are fetched
+// concurrently, at most c.pagesInFlight at a time, and merged in page order,
+// so the result, the error and the counts are those of fetching one page
+// after another: Pages and Bytes count the pages up to the last merged one or
+// the failing one.
+//
+// EM pages a live table, so the pages can disagree. An entity seen twice is
+// kept once, the later copy replacing the earlier one in its place. The
+// largest PagesCount any page announced is followed, up to c.maxPages: new
+// sessions push the last ones onto pages that did not exist when the first
+// page was served. A smaller count is not trusted; an empty page, where the
+// table shrank, ends the query instead.
+func fetchAllPages[T any](ctx context.Context, c *Client, q entityQuery[T], filter Filter) (QueryResult[T], error) {
 	var res QueryResult[T]
 	seen := make(map[string]int)
 	// merge adds one fetched page and tells whether the query goes on.
 	merge := func(f *pageFetch[T]) (bool, error) {
 		res.Pages++
 		res.Bytes += f.bytes
-		// An empty page ends the query even when EM announced more: the
-		// collection shrank, and asking on could loop.
+		// Asking on past an empty page could loop on a table that keeps
+		// shrinking.
 		if f.err != nil || f.page.empty() {
 			return false, f.err
 		}
@@ -163,15 +178,15 @@ func runQuery[T any](ctx context.Context, c *Client, q entityQuery[T], filter Fi
 			return res, fmt.Errorf("query %s: %d pages, more than %d; raise the page size or shorten the window", q.typ, announced, c.maxPages)
 		}
 		pages := fetchPages(ctx, c, q, filter, fetched+1, announced)
-		last := pages[len(pages)-1].page.paging.PagesCount
+		fetched = announced
 		for i := range pages {
 			if more, err := merge(&pages[i]); !more {
 				return res, err
 			}
+			announced = max(announced, pages[i].page.paging.PagesCount)
 			// Its items are copied: the page can go before the others.
 			pages[i] = pageFetch[T]{}
 		}
-		fetched, announced = announced, last
 	}
 	return res, nil
 }
@@ -250,7 +265,7 @@ func fetchPage[T any](ctx context.Context, c *Client, q entityQuery[T], filter F
 	}
 	p, err = decodePage(body, q.typ, q.decode)
 	if err != nil {
-		return p, body.bytesRead(), bodyError(ctx, op, q.typ, page, err)
+		return p, body.bytesRead(), bodyError(ctx, op, c.host, q.typ, page, err)
 	}
 	return p, body.bytesRead(), nil
 }
@@ -262,7 +277,12 @@ func (c *Client) queryURL(typ string, filter Filter, page int) string {
 	b.WriteString(c.base)
 	b.WriteString("/api/query?type=")
 	b.WriteString(percentEncode(typ))
-	b.WriteString("&format=Entities&sortAsc=CreationTime&pageSize=")
+	// Newest first: sessions arrive at the newest end of the table and age
+	// out at the oldest, so while the query pages, an arrival only pushes
+	// entities onto the next page (seen twice, kept once) and a removal only
+	// shortens the last pages. Oldest first, a removal would pull entities
+	// back onto pages already read, and they would be missed.
+	b.WriteString("&format=Entities&sortDesc=CreationTime&pageSize=")
 	b.WriteString(strconv.Itoa(c.pageSize))
 	b.WriteString("&page=")
 	b.WriteString(strconv.Itoa(page))
@@ -273,19 +293,24 @@ func (c *Client) queryURL(typ string, filter Filter, page int) string {
 	return b.String()
 }
 
-// bodyError classifies a failure while reading a page: the size cap and
-// timeouts keep their own types, anything else means the page is unusable.
-func bodyError(ctx context.Context, op, typ string, page int, err error) error {
+// bodyError classifies a failure while reading a page from host: the size
+// cap, timeouts and a reset connection keep their own types, anything else
+// means the page is unusable. A body that merely ends early is a broken page
+// like any other.
+func bodyError(ctx context.Context, op, host, typ string, page int, err error) error {
 	var tooLarge *BodyTooLargeError
 	if errors.As(err, &tooLarge) {
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	if ctx.Err() != nil {
-		return requestError(ctx, op, err)
+		return requestError(ctx, op, host, err)
 	}
 	var timeout interface{ Timeout() bool }
 	if errors.As(err, &timeout) && timeout.Timeout() {
-		return requestError(ctx, op, err)
+		return requestError(ctx, op, host, err)
+	}
+	if reason, ok := networkReason(err); ok && reason == ConnectionReset {
+		return &NetworkError{Op: op, Host: host, Reason: reason, Err: err}
 	}
 	return &DecodeError{Type: typ, Page: page, Err: err}
 }

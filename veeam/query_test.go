@@ -105,10 +105,11 @@ func TestCreatedSinceRoundsDownToUTCSeconds(t *testing.T) {
 
 func TestQueryFollowsPaging(t *testing.T) {
 	f := newFakeEM(t, false)
+	// Newest first, as asked.
 	pages := [][]taskSession{
-		{completed("a"), completed("b")},
-		{completed("c"), completed("d")},
-		{completed("e")},
+		{completed("e"), completed("d")},
+		{completed("c"), completed("b")},
+		{completed("a")},
 	}
 	f.query = func(w http.ResponseWriter, r *http.Request) {
 		page := pageParam(t, r)
@@ -125,7 +126,7 @@ func TestQueryFollowsPaging(t *testing.T) {
 		uids = append(uids, strings.TrimPrefix(s.UID, "urn:veeam:ReplicaTaskSession:"))
 	}
 	if got := strings.Join(uids, ","); got != "a,b,c,d,e" {
-		t.Errorf("items %s, want a,b,c,d,e in order", got)
+		t.Errorf("items %s, want a,b,c,d,e: EM's order turned round", got)
 	}
 	if res.Pages != 3 || res.Invalid != 0 || res.Bytes < 2000 {
 		t.Errorf("Pages %d, Invalid %d, Bytes %d; want 3, 0 and the bodies' size", res.Pages, res.Invalid, res.Bytes)
@@ -137,7 +138,7 @@ func TestQueryFollowsPaging(t *testing.T) {
 		t.Fatalf("%d requests, want 3", len(queries))
 	}
 	for i, q := range queries {
-		want := "type=ReplicaTaskSession&format=Entities&sortAsc=CreationTime&pageSize=2&page=" +
+		want := "type=ReplicaTaskSession&format=Entities&sortDesc=CreationTime&pageSize=2&page=" +
 			string(rune('1'+i)) + "&filter=CreationTime%3E%3D%222025-08-15T06%3A00%3A00Z%22"
 		if q != want {
 			t.Errorf("request %d query\n%s\nwant\n%s", i+1, q, want)
@@ -320,11 +321,11 @@ func TestQueryMergesConcurrentPagesInOrder(t *testing.T) {
 	for _, s := range res.Items {
 		uids = append(uids, strings.TrimPrefix(s.UID, "urn:veeam:ReplicaTaskSession:"))
 	}
-	const want = "p1,p2,dup,p3,p4,p5,p6,p7,p8,p9"
+	const want = "p9,p8,p7,p6,p5,p4,p3,dup,p2,p1"
 	if got := strings.Join(uids, ","); got != want {
 		t.Errorf("items %s, want %s", got, want)
 	}
-	if dup := res.Items[2]; !dup.Completed() {
+	if dup := res.Items[7]; !dup.Completed() {
 		t.Errorf("dup = %+v, want page 8's completed copy in page 2's place", dup)
 	}
 	if res.Pages != pagesCount || len(f.rawQueries()) != pagesCount {

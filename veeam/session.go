@@ -183,5 +183,19 @@ type QueryResult[T any] struct {
 	Bytes   int64 // response body bytes read
 }
 
-// Stats counts what the client has done since it was created.
-type Stats struct{ Logons, LogonFailures, Logoffs, Requests uint64 }
+// Stats counts what the client has done since it was created, and tells
+// whether it is backing off after EM rejected its credentials.
+type Stats struct {
+	Logons uint64 // successful logons
+	// LogonFailures counts logon attempts that failed, whatever the cause;
+	// calls refused by the back-off without contacting EM are not attempts.
+	LogonFailures uint64
+	Logoffs       uint64
+	Requests      uint64 // HTTP requests sent, logons and logoffs included
+	// LogonRejections counts the logons EM refused for the credentials (401)
+	// or the account's role (403), in total, not only the consecutive ones.
+	LogonRejections uint64
+	// LogonBackoffUntil is when a logon with the rejected password will be
+	// tried again; zero when the client is not backing off.
+	LogonBackoffUntil time.Time
+}

@@ -3,7 +3,6 @@ package veeam
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -74,14 +73,4 @@ func newTransport(tc *tls.Config) *http.Transport {
 		MaxIdleConnsPerHost:   maxIdleConnsPerHost,
 		MaxIdleConns:          2 * maxIdleConnsPerHost,
 	}
-}
-
-// certificateHint adds what to do to a certificate verification failure,
-// the most common first-run problem with EM's self-signed certificate.
-func certificateHint(err error) error {
-	var verr *tls.CertificateVerificationError
-	if errors.As(err, &verr) {
-		return fmt.Errorf("%w (trust the CA that signed EM's certificate with a CA file, or skip verification explicitly)", err)
-	}
-	return err
 }

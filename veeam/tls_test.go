@@ -52,7 +52,7 @@ func TestTLSTrust(t *testing.T) {
 			case tc.wantErr == "" && err != nil:
 				t.Fatalf("query: %v", err)
 			case tc.wantErr != "":
-				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), "CA file") {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), "--veeam.ca-file") {
 					t.Fatalf("err = %v, want a certificate error with a hint", err)
 				}
 				if !strings.HasPrefix(err.Error(), "logon: ") {

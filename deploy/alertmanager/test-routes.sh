@@ -33,6 +33,7 @@ expect veeam-pager alertname=VeeamEMReplicaTaskFailed severity=critical result=F
 expect veeam-pager alertname=VeeamEMReplicaRPOBreached severity=critical "${vm_labels[@]}"
 expect veeam-pager alertname=VeeamEMExporterDown severity=critical job=veeam_em instance=exporter:9724
 expect veeam-pager alertname=VeeamEMUnreachable severity=critical job=veeam_em instance=exporter:9724
+expect veeam-pager alertname=VeeamEMCredentialsRejected severity=critical job=veeam_em instance=exporter:9724
 expect veeam-chat alertname=VeeamEMReplicaTaskWarning severity=warning result=Warning "${vm_labels[@]}"
 expect veeam-chat alertname=VeeamEMReplicaJobFailed severity=warning job=veeam_em instance=exporter:9724 \
   backup_server=vbr01.corp.local 'job_name=Replication Job 4' result=Failed

@@ -13,18 +13,26 @@ import (
 type dataset struct {
 	seed int64
 	topo Topology
-	jobs []*replicaJob
 
 	mu sync.RWMutex
 	// generatedUntil: every run scheduled before it is planned, with its
 	// retries.
-	generatedUntil time.Time
-	tasks          []*taskRun // sorted by compareTasks
-	runs           []*jobRun  // sorted by compareRuns
+	generatedUntil  time.Time
+	replica, backup sessionFamily
+}
+
+// sessionFamily is the jobs of one kind and their planned sessions.
+type sessionFamily struct {
+	jobs  []*job
+	tasks []*taskRun // sorted by compareTasks
+	runs  []*jobRun  // sorted by compareRuns
 }
 
 func newDataset(seed int64, topo Topology, now time.Time) *dataset {
-	d := &dataset{seed: seed, topo: topo, jobs: buildEstate(seed, topo), generatedUntil: now.Add(-topo.History)}
+	seed = siteSeed(seed, topo.Site)
+	jobs := buildEstate(seed, topo)
+	d := &dataset{seed: seed, topo: topo, generatedUntil: now.Add(-topo.History),
+		replica: sessionFamily{jobs: jobs.replica}, backup: sessionFamily{jobs: jobs.backup}}
 	d.extend(now.Add(d.lookahead()), now)
 	return d
 }
@@ -56,11 +64,22 @@ func (d *dataset) ensure(t, now time.Time) {
 // holds the write lock (or is the constructor).
 func (d *dataset) extend(until, now time.Time) {
 	from := d.generatedUntil
+	for _, f := range []*sessionFamily{&d.replica, &d.backup} {
+		d.extendFamily(f, from, until)
+		if d.topo.Retention > 0 {
+			cutoff := now.Add(-d.topo.Retention)
+			f.tasks = dropBefore(f.tasks, cutoff, taskCreation)
+			f.runs = dropBefore(f.runs, cutoff, runCreation)
+		}
+	}
+	d.generatedUntil = until
+}
+
+func (d *dataset) extendFamily(f *sessionFamily, from, until time.Time) {
 	var runs []*jobRun
 	var tasks []*taskRun
-	interval := int64(d.topo.JobInterval)
-	for _, j := range d.jobs {
-		offset := int64(j.offset)
+	for _, j := range f.jobs {
+		interval, offset := int64(j.interval), int64(j.offset)
 		for slot := ceilDiv(from.UnixNano()-offset, interval); ; slot++ {
 			start := time.Unix(0, slot*interval+offset).UTC()
 			if !start.Before(until) {
@@ -72,22 +91,16 @@ func (d *dataset) extend(until, now time.Time) {
 			}
 		}
 	}
-	d.tasks = appendSorted(d.tasks, tasks, from, taskCreation, compareTasks)
-	d.runs = appendSorted(d.runs, runs, from, runCreation, compareRuns)
-	d.generatedUntil = until
-	if d.topo.Retention > 0 {
-		cutoff := now.Add(-d.topo.Retention)
-		d.tasks = dropBefore(d.tasks, cutoff, taskCreation)
-		d.runs = dropBefore(d.runs, cutoff, runCreation)
-	}
+	f.tasks = appendSorted(f.tasks, tasks, from, taskCreation, compareTasks)
+	f.runs = appendSorted(f.runs, runs, from, runCreation, compareRuns)
 }
 
 // planSlot plans the scheduled run of job j in one slot and the retries
 // that follow it while VMs keep failing.
-func (d *dataset) planSlot(j *replicaJob, slot int64, start time.Time) []*jobRun {
+func (d *dataset) planSlot(j *job, slot int64, start time.Time) []*jobRun {
 	run := d.planRun(j, slot, 0, start, j.vms)
 	runs := []*jobRun{run}
-	for attempt := 1; attempt <= d.topo.MaxRetries; attempt++ {
+	for attempt := 1; attempt <= j.behaviour.maxRetries; attempt++ {
 		var failed []*virtualMachine
 		for _, t := range run.tasks {
 			if t.result == resultFailed {
@@ -97,35 +110,36 @@ func (d *dataset) planSlot(j *replicaJob, slot int64, start time.Time) []*jobRun
 		if len(failed) == 0 {
 			break
 		}
-		run = d.planRun(j, slot, attempt, run.end.Add(d.topo.RetryDelay), failed)
+		run = d.planRun(j, slot, attempt, run.end.Add(j.behaviour.retryDelay), failed)
 		runs = append(runs, run)
 	}
 	return runs
 }
 
-func (d *dataset) planRun(j *replicaJob, slot int64, attempt int, notBefore time.Time, vms []*virtualMachine) *jobRun {
-	st := newStream(d.seed, kindRun, int64(j.index), slot, int64(attempt))
+func (d *dataset) planRun(j *job, slot int64, attempt int, notBefore time.Time, vms []*virtualMachine) *jobRun {
+	b := j.behaviour
+	st := newStream(d.seed, j.kind.runStream, int64(j.index), slot, int64(attempt))
 	r := &jobRun{id: st.guid(), job: j, attempt: attempt, padded: st.intn(8) == 0}
 	r.creation = truncateDigits(notBefore.Add(st.between(time.Second, 6*time.Second)), st.intn(7))
 
-	failRate, warnRate := d.topo.FailureRate, d.topo.WarningRate
+	failRate, warnRate := b.failureRate, b.warningRate
 	if attempt > 0 {
-		failRate = d.topo.RetryFailureRate
+		failRate = b.retryFailureRate
 		warnRate = min(warnRate, 1-failRate)
 	}
 	block := make([]taskRun, len(vms))
 	r.tasks = make([]*taskRun, len(vms))
 	cursor, lastEnd := r.creation, r.creation
 	for i, vm := range vms {
-		ts := newStream(d.seed, kindTask, int64(j.index), slot, int64(attempt), int64(vm.index))
+		ts := newStream(d.seed, j.kind.taskStream, int64(j.index), slot, int64(attempt), int64(vm.index))
 		t := &block[i]
-		cursor = cursor.Add(time.Second + ts.between(0, d.topo.TaskStagger))
-		duration := ts.between(d.topo.TaskDurationMin, d.topo.TaskDurationMax)
+		cursor = cursor.Add(time.Second + ts.between(0, b.taskStagger))
+		duration := ts.between(b.taskDurationMin, b.taskDurationMax)
 		*t = taskRun{id: ts.guid(), run: r, vm: vm, creation: truncateDigits(cursor, ts.intn(7)), padded: ts.intn(8) == 0}
 		t.working = t.creation.Add(min(ts.between(time.Second, 5*time.Second), duration/3))
 		t.end = truncateDigits(t.creation.Add(duration), ts.intn(7))
 		switch p := ts.float(); {
-		case vm.broken:
+		case j.broken[vm]:
 			t.result, t.reason = resultFailed, brokenVMReason
 		case p < failRate:
 			t.result, t.reason = resultFailed, failureReasons[ts.intn(len(failureReasons))]

@@ -353,6 +353,13 @@ func TestRetentionDropsOldSessions(t *testing.T) {
 	if newest := tasks[len(tasks)-1].Creation; newest.Before(clock.Now().Add(-5 * time.Minute)) {
 		t.Errorf("newest session %v, want sessions up to now", newest)
 	}
+	backups := s.BackupTaskSessions(clock.Now())
+	if oldest := backups[0].Creation; oldest.Before(clock.Now().Add(-48 * time.Hour)) {
+		t.Errorf("oldest backup session %v is older than the 48h retention", oldest)
+	}
+	if newest := backups[len(backups)-1].Creation; newest.Before(clock.Now().Add(-10 * time.Minute)) {
+		t.Errorf("newest backup session %v, want sessions up to now", newest)
+	}
 }
 
 func TestInvalidTopologies(t *testing.T) {

@@ -5,14 +5,15 @@ import (
 	"time"
 )
 
-// The entity and reference representations of replica sessions, in the
-// element order of EM's schema.
+// The entity and reference representations of replica and backup
+// sessions, in the element order of EM's schema.
 
-func writeTaskEntity(x xmlWriter, base string, t *taskRun, now time.Time) {
+func writeTaskEntity(x xmlWriter, base string, t *taskRun, now time.Time, bad corruptionKind) {
 	state, res := t.stateAt(now)
 	name := t.name()
-	x.open("ReplicaTaskSession")
-	x.attr("Type", "ReplicaTaskSession")
+	kind := t.run.job.kind
+	x.open(kind.taskType)
+	x.attr("Type", kind.taskType)
 	x.attr("Href", taskHref(base, t)+entityFormat)
 	x.attr("Name", name)
 	x.attr("UID", taskUID(t))
@@ -20,46 +21,53 @@ func writeTaskEntity(x xmlWriter, base string, t *taskRun, now time.Time) {
 	x.closeOpen()
 	x.raw("<Links>")
 	x.link("Up", "BackupServerReference", serverHref(base, t.run.job.server), t.run.job.server.name)
-	x.link("Up", "ReplicaJobSessionReference", runHref(base, t.run), t.run.name())
-	x.link("Alternate", "ReplicaTaskSessionReference", taskHref(base, t), name)
+	x.link("Up", kind.runRefType, runHref(base, t.run), t.run.name())
+	x.link("Alternate", kind.taskRefType, taskHref(base, t), name)
 	// Only a successful run leaves a replica restore point behind.
-	if state == taskCompleted && res != resultFailed {
+	if kind.replicaPoints && state == taskCompleted && res != resultFailed {
 		x.link("Related", "VmReplicaPoint", replicaPointHref(base, t), t.vm.name+"@"+t.end.Format(nameTimeLayout))
 	}
 	x.raw("</Links>")
 	x.element("JobSessionUid", runUID(t.run), t.padded)
-	x.element("CreationTimeUTC", emTime(t.creation), t.padded)
+	if creation, ok := bad.creationTime(emTime(t.creation)); ok {
+		x.element("CreationTimeUTC", creation, t.padded)
+	}
 	if end := t.endAt(now); !end.IsZero() {
 		x.element("EndTimeUTC", emTime(end), t.padded)
 	}
-	x.element("State", state.String(), t.padded)
-	x.element("Result", res.String(), t.padded)
+	x.element("State", bad.state(state.String()), t.padded)
+	x.element("Result", bad.result(res.String()), t.padded)
 	x.element("Reason", t.reasonAt(now), t.padded)
 	x.element("TotalSize", strconv.FormatInt(t.vm.totalSize, 10), t.padded)
-	x.end("ReplicaTaskSession")
+	if kind.withVMUIDs {
+		x.element("VmUid", t.vm.uid, t.padded)
+	}
+	x.end(kind.taskType)
 	x.raw("\n")
 }
 
 func writeTaskRef(x xmlWriter, base string, t *taskRun) {
 	name := t.name()
+	kind := t.run.job.kind
 	x.open("Ref")
-	x.attr("Type", "ReplicaTaskSessionReference")
+	x.attr("Type", kind.taskRefType)
 	x.attr("Href", taskHref(base, t))
 	x.attr("Name", name)
 	x.attr("UID", taskUID(t))
 	x.closeOpen()
 	x.raw("<Links>")
-	x.link("Alternate", "ReplicaTaskSession", taskHref(base, t)+entityFormat, name)
+	x.link("Alternate", kind.taskType, taskHref(base, t)+entityFormat, name)
 	x.raw("</Links>")
 	x.end("Ref")
 	x.raw("\n")
 }
 
-func writeJobEntity(x xmlWriter, base string, r *jobRun, now time.Time) {
+func writeJobEntity(x xmlWriter, base string, r *jobRun, now time.Time, bad corruptionKind) {
 	state, res, progress := r.stateAt(now)
 	name := r.name()
-	x.open("ReplicaJobSession")
-	x.attr("Type", "ReplicaJobSession")
+	kind := r.job.kind
+	x.open(kind.runType)
+	x.attr("Type", kind.runType)
 	x.attr("Href", runHref(base, r)+entityFormat)
 	x.attr("Name", name)
 	x.attr("UID", runUID(r))
@@ -67,34 +75,37 @@ func writeJobEntity(x xmlWriter, base string, r *jobRun, now time.Time) {
 	x.raw("<Links>")
 	x.link("Up", "BackupServerReference", serverHref(base, r.job.server), r.job.server.name)
 	x.link("Up", "JobReference", jobHref(base, r.job), r.job.name)
-	x.link("Down", "ReplicaTaskSessionReferenceList", runHref(base, r)+"/replicaTaskSessions", "")
-	x.link("Alternate", "ReplicaJobSessionReference", runHref(base, r), name)
+	x.link("Down", kind.taskListType, runHref(base, r)+kind.taskListSuffix, "")
+	x.link("Alternate", kind.runRefType, runHref(base, r), name)
 	x.raw("</Links>")
 	x.element("JobUid", jobUID(r.job), r.padded)
 	x.element("JobName", r.job.name, r.padded)
-	x.element("JobType", replicaJobType, r.padded)
-	x.element("CreationTimeUTC", emTime(r.creation), r.padded)
+	x.element("JobType", r.job.jobType, r.padded)
+	if creation, ok := bad.creationTime(emTime(r.creation)); ok {
+		x.element("CreationTimeUTC", creation, r.padded)
+	}
 	if end := r.endAt(now); !end.IsZero() {
 		x.element("EndTimeUTC", emTime(end), r.padded)
 	}
-	x.element("State", state.String(), r.padded)
-	x.element("Result", res.String(), r.padded)
+	x.element("State", bad.state(state.String()), r.padded)
+	x.element("Result", bad.result(res.String()), r.padded)
 	x.element("Progress", strconv.Itoa(progress), r.padded)
 	x.element("IsRetry", strconv.FormatBool(r.isRetry()), r.padded)
-	x.end("ReplicaJobSession")
+	x.end(kind.runType)
 	x.raw("\n")
 }
 
 func writeJobRef(x xmlWriter, base string, r *jobRun) {
 	name := r.name()
+	kind := r.job.kind
 	x.open("Ref")
-	x.attr("Type", "ReplicaJobSessionReference")
+	x.attr("Type", kind.runRefType)
 	x.attr("Href", runHref(base, r))
 	x.attr("Name", name)
 	x.attr("UID", runUID(r))
 	x.closeOpen()
 	x.raw("<Links>")
-	x.link("Alternate", "ReplicaJobSession", runHref(base, r)+entityFormat, name)
+	x.link("Alternate", kind.runType, runHref(base, r)+entityFormat, name)
 	x.raw("</Links>")
 	x.end("Ref")
 	x.raw("\n")

@@ -1,70 +1,106 @@
 package emsim
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // The estate is what does not change from run to run: backup servers, their
-// replica jobs with schedules, and the VMs each job replicates.
+// replica and backup jobs with schedules, and the VMs each job processes.
 
 type backupServer struct {
 	name string
 	id   guid
 }
 
-type replicaJob struct {
-	index  int
-	name   string
-	id     guid
-	server *backupServer
-	// offset is where in each JobInterval the job is scheduled.
-	offset time.Duration
-	vms    []*virtualMachine
+type job struct {
+	// index is unique among the jobs of one kind and keys their streams.
+	index   int
+	name    string
+	id      guid
+	jobType string // Replica, Backup, BackupCopy
+	kind    *sessionKind
+	server  *backupServer
+	// interval is the job's schedule and offset where in each interval it
+	// starts.
+	interval, offset time.Duration
+	behaviour        *runBehaviour
+	vms              []*virtualMachine
+	// broken VMs fail every run and every retry of this job, like a VM
+	// removed from the inventory that is still in the job; nil for none.
+	broken map[*virtualMachine]bool
 }
 
 type virtualMachine struct {
 	index     int
 	name      string
-	totalSize int64 // provisioned bytes, the same on every run
-	// broken VMs fail every run and every retry, like a VM removed from
-	// the inventory that is still in the job.
-	broken bool
+	uid       string // VmUid, the vCenter object reference
+	totalSize int64  // provisioned bytes, the same on every run
 }
 
 const gib = 1 << 30
 
-func buildEstate(seed int64, topo Topology) []*replicaJob {
+// estate holds the jobs of each kind; the VMs are shared.
+type estate struct {
+	replica, backup []*job
+}
+
+// siteSeed keeps the seed of the unnamed site, so the presets' data does
+// not change, and derives another one for a named site.
+func siteSeed(seed int64, site string) int64 {
+	if site == "" {
+		return seed
+	}
+	parts := []int64{kindSite}
+	for _, r := range site {
+		parts = append(parts, int64(r))
+	}
+	st := newStream(seed, parts...)
+	return int64(st.next())
+}
+
+func buildEstate(seed int64, topo Topology) estate {
+	names := siteNames{site: topo.Site}
 	servers := make([]*backupServer, topo.BackupServers)
 	for i := range servers {
 		st := newStream(seed, kindServer, int64(i))
-		name := serverName(i)
+		name := names.server(i)
 		if topo.WithHardNames && i < len(hardServerNames) {
 			name = hardServerNames[i]
 		}
 		servers[i] = &backupServer{name: name, id: st.guid()}
 	}
 
+	replicaBehaviour := topo.replicaBehaviour()
 	total := topo.BackupServers * topo.JobsPerServer
-	jobs := make([]*replicaJob, 0, total)
+	jobs := make([]*job, 0, total)
 	// Jobs are numbered round-robin over the servers so that the hard job
 	// names land on different servers.
 	for i := range total {
 		st := newStream(seed, kindJob, int64(i))
-		name := jobName(i)
+		name := names.replicaJob(i)
 		if topo.WithHardNames && i < len(hardJobNames) {
 			name = hardJobNames[i]
 		}
 		vmCount := topo.minVMs() + st.intn(topo.VMsPerJob-topo.minVMs()+1)
-		jobs = append(jobs, &replicaJob{
-			index:  i,
-			name:   name,
-			id:     st.guid(),
-			server: servers[i%topo.BackupServers],
-			offset: (topo.JobInterval * time.Duration(i) / time.Duration(total)).Truncate(time.Second),
-			vms:    make([]*virtualMachine, vmCount),
+		jobs = append(jobs, &job{
+			index:     i,
+			name:      name,
+			id:        st.guid(),
+			jobType:   replicaJobType,
+			kind:      replicaKind,
+			server:    servers[i%topo.BackupServers],
+			interval:  topo.JobInterval,
+			offset:    spread(topo.JobInterval, i, total),
+			behaviour: replicaBehaviour,
+			vms:       make([]*virtualMachine, vmCount),
 		})
 	}
 
 	// VMs are dealt round-robin over the jobs for the same reason; the
 	// topology check guarantees room for every hard VM name.
+	vcenterStream := newStream(seed, kindVCenter)
+	vcenter := vcenterStream.guid()
 	vmIndex := 0
 	for slot := 0; slot < topo.VMsPerJob; slot++ {
 		for _, j := range jobs {
@@ -72,18 +108,104 @@ func buildEstate(seed int64, topo Topology) []*replicaJob {
 				continue
 			}
 			st := newStream(seed, kindVM, int64(vmIndex))
-			name := vmName(vmIndex)
+			name := names.vm(vmIndex)
 			if topo.WithHardNames && vmIndex < len(hardVMNames) {
 				name = hardVMNames[vmIndex]
 			}
-			j.vms[slot] = &virtualMachine{index: vmIndex, name: name, totalSize: int64(20+st.intn(481)) * gib}
+			j.vms[slot] = &virtualMachine{index: vmIndex, name: name, uid: vmUID(seed, vcenter, vmIndex), totalSize: int64(20+st.intn(481)) * gib}
 			vmIndex++
 		}
 	}
 	for _, j := range jobs {
-		for _, vm := range j.vms {
-			vm.broken = vm.index >= vmIndex-topo.BrokenVMs
+		j.broken = lastVMs(j.vms, vmIndex, topo.BrokenVMs)
+	}
+	return estate{replica: jobs, backup: buildBackupJobs(seed, topo, names, servers, jobs, vmIndex)}
+}
+
+// buildBackupJobs deals the VMs of each server's replica jobs round-robin
+// over the server's backup jobs, and gives each backup copy job the VMs of
+// one of them. Backup jobs are numbered round-robin over the servers
+// starting at the second one, so that a hard job name never names a replica
+// and a backup job of the same server.
+func buildBackupJobs(seed int64, topo Topology, names siteNames, servers []*backupServer, replicas []*job, vmCount int) []*job {
+	b := topo.Backup
+	if b.JobsPerServer == 0 {
+		return nil
+	}
+	serverVMs := make(map[*backupServer][]*virtualMachine, len(servers))
+	for slot := 0; slot < topo.VMsPerJob; slot++ {
+		for _, j := range replicas {
+			if slot < len(j.vms) {
+				serverVMs[j.server] = append(serverVMs[j.server], j.vms[slot])
+			}
 		}
 	}
+
+	behaviour := b.behaviour()
+	backups := len(servers) * b.JobsPerServer
+	copies := len(servers) * b.CopyJobsPerServer
+	jobs := make([]*job, 0, backups+copies)
+	// byServer[s][k] is the k-th backup job of server s.
+	byServer := make([][]*job, len(servers))
+	for i := range backups {
+		st := newStream(seed, kindBackupJob, int64(i))
+		name := names.backupJob(i)
+		if topo.WithHardNames && i < len(hardJobNames) {
+			name = hardJobNames[i]
+		}
+		s := (i + 1) % len(servers)
+		j := &job{
+			index: i, name: name, id: st.guid(), jobType: backupJobType, kind: backupKind, server: servers[s],
+			interval: b.Interval, offset: spread(b.Interval, i, backups), behaviour: behaviour,
+		}
+		byServer[s] = append(byServer[s], j)
+		jobs = append(jobs, j)
+	}
+	for s, server := range servers {
+		for k, vm := range serverVMs[server] {
+			j := byServer[s][k%len(byServer[s])]
+			j.vms = append(j.vms, vm)
+		}
+		for _, j := range byServer[s] {
+			j.broken = lastVMs(j.vms, vmCount, b.BrokenVMs)
+		}
+	}
+	for i := range copies {
+		st := newStream(seed, kindBackupJob, int64(backups+i))
+		s := (i + 1) % len(servers)
+		source := byServer[s][i/len(servers)]
+		jobs = append(jobs, &job{
+			index: backups + i, name: names.backupCopyJob(i), id: st.guid(), jobType: backupCopyJobType, kind: backupKind,
+			server: servers[s], interval: b.copyInterval(), offset: spread(b.copyInterval(), i, copies), behaviour: behaviour,
+			vms: source.vms,
+		})
+	}
 	return jobs
+}
+
+// spread is the offset of the i-th of n jobs spread evenly over interval.
+func spread(interval time.Duration, i, n int) time.Duration {
+	return (interval * time.Duration(i) / time.Duration(n)).Truncate(time.Second)
+}
+
+// lastVMs is the set of vms among the last count of all vmCount VMs dealt.
+func lastVMs(vms []*virtualMachine, vmCount, count int) map[*virtualMachine]bool {
+	var broken map[*virtualMachine]bool
+	for _, vm := range vms {
+		if vm.index >= vmCount-count {
+			if broken == nil {
+				broken = map[*virtualMachine]bool{}
+			}
+			broken[vm] = true
+		}
+	}
+	return broken
+}
+
+// vmUID is a vSphere VM reference as Veeam writes it:
+// urn:VMware:Vm:<vCenter instance UUID>.vm-<managed object number>. The
+// numbers grow with the VM index, with gaps, as vCenter hands them out.
+func vmUID(seed int64, vcenter guid, index int) string {
+	st := newStream(seed, kindVMRef, int64(index))
+	return fmt.Sprintf("urn:VMware:Vm:%s.vm-%d", vcenter, 1000+13*index+st.intn(13))
 }

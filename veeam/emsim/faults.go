@@ -43,6 +43,40 @@ type Fault struct {
 	// TruncateAt sends the first TruncateAt bytes of the body, then cuts
 	// the connection.
 	TruncateAt int
+	// Reset drops the connection with a TCP RST instead of answering, over
+	// HTTPS too. When a reused keep-alive connection fails before any
+	// answer, Go's http.Transport silently retries an idempotent request on
+	// another connection, so such a client sees the reset only with a Count
+	// of 2 or more (or -1).
+	Reset bool
+
+	// The knobs below shape a query answer, so a fault that sets any of
+	// them matches query requests only; Status and Body take precedence.
+	// Server.Tamperings records what they did to each answer.
+
+	// PagesCountDelta changes the PagesCount the answer's PagingInfo reports
+	// (never below 1) and its Next and Last links with it, as if sessions
+	// arrived or aged out while the client paged; the entities are the
+	// real page's.
+	PagesCountDelta int
+	// EmptyPage answers a well-formed QueryResult with PagingInfo and no
+	// entities: the page's sessions vanished.
+	EmptyPage bool
+	// DuplicateFromPrevious shifts the page back by N rows, as a live table
+	// does when N sessions are inserted before it while the client pages:
+	// the answer starts with the last N entities of page-1 again and pushes
+	// its own last N off its end (Tampering.Dropped; a short last page just
+	// grows by N instead). N is capped at the page size; page 1 has nothing
+	// before it and is left alone. PagesCount is unchanged.
+	DuplicateFromPrevious int
+	// Corrupt gives the answer's first entities a bad value each (format=
+	// Entities only); Server.CorruptedUIDs tells which ones.
+	Corrupt Corruption
+}
+
+// shapesAnswer reports whether f sets a knob that only a query answer has.
+func (f Fault) shapesAnswer() bool {
+	return f.PagesCountDelta != 0 || f.EmptyPage || f.DuplicateFromPrevious != 0 || f.Corrupt != (Corruption{})
 }
 
 type queuedFault struct {
@@ -60,6 +94,12 @@ type faultQueue struct {
 func (s *Server) InjectFault(f Fault) {
 	if !slices.Contains(faultRoutes, f.Path) {
 		panic(fmt.Sprintf("emsim: fault Path %q is none of %q", f.Path, faultRoutes))
+	}
+	if f.shapesAnswer() && f.Path != "" && f.Path != routeQuery {
+		panic(fmt.Sprintf("emsim: fault Path %q cannot take query answer knobs: %+v", f.Path, f))
+	}
+	if f.DuplicateFromPrevious < 0 || !f.Corrupt.valid() {
+		panic(fmt.Sprintf("emsim: negative DuplicateFromPrevious or Corrupt count: %+v", f))
 	}
 	remaining := f.Count
 	if remaining == 0 {
@@ -83,7 +123,8 @@ func (q *faultQueue) take(route, typeName string, page int) (Fault, bool) {
 	for i, f := range q.queued {
 		if f.Path != "" && f.Path != route ||
 			f.Type != "" && !strings.EqualFold(f.Type, typeName) ||
-			f.Page != 0 && f.Page != page {
+			f.Page != 0 && f.Page != page ||
+			f.shapesAnswer() && route != routeQuery {
 			continue
 		}
 		if f.remaining > 0 {
@@ -111,9 +152,14 @@ func (s *Server) applyFault(ex *exchange, f Fault) bool {
 	if f.Delay > 0 && !s.sleep(ctx, f.Delay) {
 		panic(http.ErrAbortHandler)
 	}
+	if f.Reset {
+		s.resetConnection(ex)
+		return false
+	}
 	if f.ExpireSession {
 		s.sessions.expire(requestToken(ex.r))
 	}
+	ex.fault = f
 	if f.TruncateAt > 0 {
 		ex.body = &truncatingWriter{w: ex.w, remaining: f.TruncateAt}
 	}

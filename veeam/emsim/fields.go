@@ -151,7 +151,7 @@ var jobFields = fieldSet[*jobRun]{
 	{name: "Name", value: func(r *jobRun, _ time.Time) (fieldValue, bool) { return textValue(r.name()) }},
 	{name: "JobUid", value: func(r *jobRun, _ time.Time) (fieldValue, bool) { return textValue(jobUID(r.job)) }},
 	{name: "JobName", value: func(r *jobRun, _ time.Time) (fieldValue, bool) { return textValue(r.job.name) }},
-	{name: "JobType", value: func(*jobRun, time.Time) (fieldValue, bool) { return textValue(replicaJobType) }},
+	{name: "JobType", value: func(r *jobRun, _ time.Time) (fieldValue, bool) { return textValue(r.job.jobType) }},
 	{name: creationTimeField, kind: fieldDateTime, value: func(r *jobRun, _ time.Time) (fieldValue, bool) { return timeValue(r.creation) }},
 	{name: "EndTime", kind: fieldDateTime, value: func(r *jobRun, now time.Time) (fieldValue, bool) { return timeValue(r.endAt(now)) }},
 	{name: "State", kind: fieldEnum, enum: jobStateNames, value: func(r *jobRun, now time.Time) (fieldValue, bool) {

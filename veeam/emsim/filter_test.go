@@ -9,8 +9,8 @@ import (
 // filterProbe is a task with known values for evaluating parsed filters.
 func filterProbe() *taskRun {
 	server := &backupServer{name: "vbr01.corp.local"}
-	job := &replicaJob{name: "Replica@DR site", server: server}
-	run := &jobRun{job: job, creation: testStart}
+	replica := &job{name: "Replica@DR site", jobType: replicaJobType, kind: replicaKind, server: server}
+	run := &jobRun{job: replica, creation: testStart}
 	t := &taskRun{
 		run:      run,
 		vm:       &virtualMachine{name: `fs01, "legacy"`, totalSize: 40 * gib},

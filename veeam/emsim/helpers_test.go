@@ -121,8 +121,11 @@ type queryDoc struct {
 	XMLName xml.Name  `xml:"http://www.veeam.com/ent/v1.0 QueryResult"`
 	Tasks   []taskDoc `xml:"Entities>ReplicaTaskSessions>ReplicaTaskSession"`
 	Jobs    []jobDoc  `xml:"Entities>ReplicaJobSessions>ReplicaJobSession"`
-	Refs    []refDoc  `xml:"Refs>Ref"`
-	Paging  struct {
+	// BackupTasks and BackupJobs hold the answers to the backup types.
+	BackupTasks []backupTaskDoc `xml:"Entities>BackupTaskSessions>BackupTaskSession"`
+	BackupJobs  []jobDoc        `xml:"Entities>BackupJobSessions>BackupJobSession"`
+	Refs        []refDoc        `xml:"Refs>Ref"`
+	Paging      struct {
 		PageNum    int       `xml:",attr"`
 		PageSize   int       `xml:",attr"`
 		PagesCount int       `xml:",attr"`
@@ -151,6 +154,12 @@ type taskDoc struct {
 	Result          string
 	Reason          string
 	TotalSize       string
+}
+
+// backupTaskDoc is a BackupTaskSession: a replica task's fields and VmUid.
+type backupTaskDoc struct {
+	taskDoc
+	VmUid string
 }
 
 type jobDoc struct {

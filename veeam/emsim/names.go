@@ -1,6 +1,9 @@
 package emsim
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // The hard names exercise every escaping path between EM and a Prometheus
 // label: XML attribute escaping, filter quoting, '@' in job names (which
@@ -24,27 +27,56 @@ var (
 )
 
 // HardNames returns the awkward backup server, job and VM names that
-// TestTopology and DemoTopology contain, so tests can assert that each one
-// survives the trip through the exporter verbatim.
+// TestTopology and DemoTopology contain, in their replica jobs and in their
+// backup jobs, so tests can assert that each one survives the trip through
+// the exporter verbatim.
 func HardNames() (backupServers, jobs, vms []string) {
 	return append([]string(nil), hardServerNames...),
 		append([]string(nil), hardJobNames...),
 		append([]string(nil), hardVMNames...)
 }
 
-func serverName(index int) string {
-	return fmt.Sprintf("vbr%02d.corp.local", index+1)
+// siteNames names the servers, jobs and VMs of a site; the unnamed site
+// keeps the plain names.
+type siteNames struct {
+	site string
 }
 
-func jobName(index int) string {
-	return fmt.Sprintf("Replication Job %d", index+1)
+func (n siteNames) server(index int) string {
+	if n.site == "" {
+		return fmt.Sprintf("vbr%02d.corp.local", index+1)
+	}
+	return fmt.Sprintf("vbr%02d.%s.corp.local", index+1, n.site)
+}
+
+func (n siteNames) replicaJob(index int) string {
+	return n.job("Replication Job", index)
+}
+
+func (n siteNames) backupJob(index int) string {
+	return n.job("Backup Job", index)
+}
+
+func (n siteNames) backupCopyJob(index int) string {
+	return n.job("Backup Copy Job", index)
+}
+
+func (n siteNames) job(kind string, index int) string {
+	if n.site == "" {
+		return fmt.Sprintf("%s %d", kind, index+1)
+	}
+	return fmt.Sprintf("%s %s %d", strings.ToUpper(n.site), kind, index+1)
+}
+
+func (n siteNames) vm(index int) string {
+	name := fmt.Sprintf("%s%03d", vmRoles[index%len(vmRoles)], index/len(vmRoles)+1)
+	if n.site == "" {
+		return name
+	}
+	return n.site + "-" + name
 }
 
 var vmRoles = []string{"app", "web", "sql", "dc", "fs", "exch", "rds", "erp"}
-
-func vmName(index int) string {
-	return fmt.Sprintf("%s%03d", vmRoles[index%len(vmRoles)], index/len(vmRoles)+1)
-}
 
 var warningReasons = []string{
 	"Changed block tracking cannot be enabled: one or more VM disks are independent.",

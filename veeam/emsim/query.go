@@ -17,29 +17,53 @@ type queryKind[T any] struct {
 	fields   fieldSet[T]
 	items    func(d *dataset) []T // all planned, sorted by creation; under d.mu
 	creation func(T) time.Time
-	entity   func(x xmlWriter, base string, e T, now time.Time)
+	uid      func(T) string
+	entity   func(x xmlWriter, base string, e T, now time.Time, bad corruptionKind)
 	ref      func(x xmlWriter, base string, e T)
 }
 
-var taskQuery = queryKind[*taskRun]{
-	typeName: "ReplicaTaskSession",
-	listName: "ReplicaTaskSessions",
-	fields:   taskFields,
-	items:    func(d *dataset) []*taskRun { return d.tasks },
-	creation: taskCreation,
-	entity:   writeTaskEntity,
-	ref:      writeTaskRef,
-}
-
-var jobQuery = queryKind[*jobRun]{
-	typeName: "ReplicaJobSession",
-	listName: "ReplicaJobSessions",
-	fields:   jobFields,
-	items:    func(d *dataset) []*jobRun { return d.runs },
-	creation: runCreation,
-	entity:   writeJobEntity,
-	ref:      writeJobRef,
-}
+var (
+	taskQuery = queryKind[*taskRun]{
+		typeName: "ReplicaTaskSession",
+		listName: "ReplicaTaskSessions",
+		fields:   taskFields,
+		items:    func(d *dataset) []*taskRun { return d.replica.tasks },
+		creation: taskCreation,
+		uid:      taskUID,
+		entity:   writeTaskEntity,
+		ref:      writeTaskRef,
+	}
+	jobQuery = queryKind[*jobRun]{
+		typeName: "ReplicaJobSession",
+		listName: "ReplicaJobSessions",
+		fields:   jobFields,
+		items:    func(d *dataset) []*jobRun { return d.replica.runs },
+		creation: runCreation,
+		uid:      runUID,
+		entity:   writeJobEntity,
+		ref:      writeJobRef,
+	}
+	backupTaskQuery = queryKind[*taskRun]{
+		typeName: "BackupTaskSession",
+		listName: "BackupTaskSessions",
+		fields:   taskFields,
+		items:    func(d *dataset) []*taskRun { return d.backup.tasks },
+		creation: taskCreation,
+		uid:      taskUID,
+		entity:   writeTaskEntity,
+		ref:      writeTaskRef,
+	}
+	backupJobQuery = queryKind[*jobRun]{
+		typeName: "BackupJobSession",
+		listName: "BackupJobSessions",
+		fields:   jobFields,
+		items:    func(d *dataset) []*jobRun { return d.backup.runs },
+		creation: runCreation,
+		uid:      runUID,
+		entity:   writeJobEntity,
+		ref:      writeJobRef,
+	}
+)
 
 // queryRequest is a validated /api/query request.
 type queryRequest struct {
@@ -62,8 +86,13 @@ func (s *Server) serveQuery(ex *exchange) {
 		runQuery(s, ex, taskQuery)
 	case strings.EqualFold(ex.typeName, jobQuery.typeName):
 		runQuery(s, ex, jobQuery)
+	case strings.EqualFold(ex.typeName, backupTaskQuery.typeName):
+		runQuery(s, ex, backupTaskQuery)
+	case strings.EqualFold(ex.typeName, backupJobQuery.typeName):
+		runQuery(s, ex, backupJobQuery)
 	default:
-		s.writeError(ex, http.StatusBadRequest, fmt.Sprintf("Unknown query type %q; this simulator serves %s and %s.", ex.typeName, taskQuery.typeName, jobQuery.typeName))
+		s.writeError(ex, http.StatusBadRequest, fmt.Sprintf("Unknown query type %q; this simulator serves %s, %s, %s and %s.",
+			ex.typeName, taskQuery.typeName, jobQuery.typeName, backupTaskQuery.typeName, backupJobQuery.typeName))
 	}
 }
 
@@ -127,12 +156,18 @@ func runQuery[T any](s *Server, ex *exchange, kind queryKind[T]) {
 		}
 	}
 
+	fault := ex.fault
+	shift := 0
+	if q.page > 1 && !fault.EmptyPage {
+		shift = min(fault.DuplicateFromPrevious, q.pageSize)
+	}
 	s.data.ensure(ex.now, ex.now)
 	s.data.mu.RLock()
-	page, total := selectPage(existing(kind.items(s.data), ex.now, kind.creation), kind, cond, sortBy, q, ex.now)
+	window, total := selectPage(existing(kind.items(s.data), ex.now, kind.creation), kind, cond, sortBy, q, shift, ex.now)
 	s.data.mu.RUnlock()
+	page, tampering := shapePage(window, q, shift, fault, kind.uid)
 
-	pages := max(1, (total+q.pageSize-1)/q.pageSize)
+	pages := max(1, max(1, (total+q.pageSize-1)/q.pageSize)+fault.PagesCountDelta)
 	ex.w.Header().Set("Content-Type", contentXML)
 	ex.w.WriteHeader(http.StatusOK)
 	x := newXMLWriter(ex.body)
@@ -142,8 +177,8 @@ func runQuery[T any](s *Server, ex *exchange, kind queryKind[T]) {
 	x.closeOpen()
 	if q.entities {
 		x.raw("<Entities><" + kind.listName + ">\n")
-		for _, e := range page {
-			kind.entity(x, ex.base, e, ex.now)
+		for i, e := range page {
+			kind.entity(x, ex.base, e, ex.now, fault.Corrupt.kindAt(i))
 		}
 		x.raw("</" + kind.listName + "></Entities>\n")
 	} else {
@@ -155,15 +190,22 @@ func runQuery[T any](s *Server, ex *exchange, kind queryKind[T]) {
 	}
 	writePagingInfo(x, ex, q, pages)
 	x.end("QueryResult")
-	if s.finish(ex, x) {
-		ex.entities = len(page)
+	if !s.finish(ex, x) {
+		return
+	}
+	ex.entities = len(page)
+	if fault.shapesAnswer() {
+		tampering.Time, tampering.Type, tampering.Page, tampering.PagesCount = ex.now, kind.typeName, q.page, pages
+		s.tampered.add(tampering)
 	}
 }
 
 // selectPage filters, sorts and pages sessions created up to now (items).
-// A creation-time filter narrows the scan by binary search; a filter that
-// is nothing but a creation-time range is answered without a scan.
-func selectPage[T any](items []T, kind queryKind[T], cond *condition[T], sortBy *field[T], q queryRequest, now time.Time) (page []T, total int) {
+// The page starts shift rows early and grows by as many, for
+// DuplicateFromPrevious. A creation-time filter narrows the scan by binary
+// search; a filter that is nothing but a creation-time range is answered
+// without a scan.
+func selectPage[T any](items []T, kind queryKind[T], cond *condition[T], sortBy *field[T], q queryRequest, shift int, now time.Time) (page []T, total int) {
 	if cond != nil {
 		r := cond.creationRange()
 		lo, hi := 0, len(items)
@@ -181,14 +223,15 @@ func selectPage[T any](items []T, kind queryKind[T], cond *condition[T], sortBy 
 			cond = nil
 		}
 	}
-	offset := (q.page - 1) * q.pageSize
+	offset := (q.page-1)*q.pageSize - shift
+	size := q.pageSize + shift
 
 	if sortBy == nil && cond == nil {
 		total = len(items)
 		if offset >= total {
 			return nil, total
 		}
-		end := min(offset+q.pageSize, total)
+		end := min(offset+size, total)
 		if !q.sortDesc {
 			return slices.Clone(items[offset:end]), total
 		}
@@ -223,7 +266,7 @@ func selectPage[T any](items []T, kind queryKind[T], cond *condition[T], sortBy 
 	if offset >= total {
 		return nil, total
 	}
-	return matches[offset:min(offset+q.pageSize, total)], total
+	return matches[offset:min(offset+size, total)], total
 }
 
 func compareField[T any](f *field[T], a, b T, now time.Time) int {

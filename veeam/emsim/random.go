@@ -19,6 +19,13 @@ const (
 	kindRun
 	kindTask
 	kindReplicaPoint
+	// Appended, so that the replica streams above keep their values.
+	kindBackupJob
+	kindBackupRun
+	kindBackupTask
+	kindVMRef
+	kindVCenter
+	kindSite
 )
 
 const goldenGamma = 0x9e3779b97f4a7c15

@@ -3,25 +3,22 @@ package emsim
 // UIDs and Hrefs of the EM resources the simulator renders. Hrefs are built
 // from the address the client used, as EM builds them from its own host name.
 
-const (
-	replicaJobType = "Replica"
-	uidPrefix      = "urn:veeam:"
-)
+const uidPrefix = "urn:veeam:"
 
-func taskUID(t *taskRun) string        { return uidPrefix + "ReplicaTaskSession:" + t.id.String() }
-func runUID(r *jobRun) string          { return uidPrefix + "ReplicaJobSession:" + r.id.String() }
-func jobUID(j *replicaJob) string      { return uidPrefix + "Job:" + j.id.String() }
+func taskUID(t *taskRun) string        { return uidPrefix + t.run.job.kind.taskType + ":" + t.id.String() }
+func runUID(r *jobRun) string          { return uidPrefix + r.job.kind.runType + ":" + r.id.String() }
+func jobUID(j *job) string             { return uidPrefix + "Job:" + j.id.String() }
 func serverUID(b *backupServer) string { return uidPrefix + "BackupServer:" + b.id.String() }
 
 func taskHref(base string, t *taskRun) string {
-	return base + "/api/replicaTaskSessions/" + t.id.String()
+	return base + "/api/" + t.run.job.kind.taskPath + "/" + t.id.String()
 }
 
 func runHref(base string, r *jobRun) string {
-	return base + "/api/replicaSessions/" + r.id.String()
+	return base + "/api/" + r.job.kind.runPath + "/" + r.id.String()
 }
 
-func jobHref(base string, j *replicaJob) string {
+func jobHref(base string, j *job) string {
 	return base + "/api/jobs/" + j.id.String()
 }
 

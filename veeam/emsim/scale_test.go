@@ -7,8 +7,8 @@ import (
 )
 
 // TestScaleTopology checks that a large site stays cheap: building two days
-// of 4,000 hourly VMs and answering a 1,000-entity page of an incremental
-// query. The bounds are loose enough for the race detector; the logged
+// of 4,000 hourly VMs, their backups every four hours, and answering a
+// 1,000-entity page of an incremental query. The bounds are loose enough for the race detector; the logged
 // times are the real measure.
 func TestScaleTopology(t *testing.T) {
 	if testing.Short() {
@@ -22,6 +22,13 @@ func TestScaleTopology(t *testing.T) {
 	if len(tasks) < 190_000 {
 		t.Errorf("%d task sessions, want about 200,000", len(tasks))
 	}
+	backupJobs := map[string]bool{}
+	for _, js := range h.sim.BackupJobSessions(testStart) {
+		backupJobs[js.JobName] = true
+	}
+	if backups := len(h.sim.BackupTaskSessions(testStart)); backups < 45_000 || len(backupJobs) != 52 {
+		t.Errorf("%d backup task sessions of %d jobs, want about 55,000 of 52", backups, len(backupJobs))
+	}
 	token := h.logon()
 
 	since := emTime(testStart.Add(-36 * time.Hour).Truncate(time.Second))
@@ -30,6 +37,8 @@ func TestScaleTopology(t *testing.T) {
 		"range only, first page": "type=ReplicaTaskSession&format=Entities&sortDesc=CreationTime&pageSize=1000&filter=CreationTime>=" + since,
 		"range and state":        "type=ReplicaTaskSession&format=Entities&pageSize=1000&filter=CreationTime>=" + since + ";Result>=Warning",
 		"job sessions":           "type=ReplicaJobSession&format=Entities&pageSize=1000&filter=CreationTime>=" + since,
+		"backup task sessions":   "type=BackupTaskSession&format=Entities&sortDesc=CreationTime&pageSize=1000&filter=CreationTime>=" + since,
+		"backup job sessions":    "type=BackupJobSession&format=Entities&pageSize=1000&filter=CreationTime>=" + since,
 	}
 	for name, raw := range queries {
 		began := time.Now()

@@ -5,14 +5,14 @@ import (
 	"time"
 )
 
-// A jobRun is one replica job session and a taskRun one of its task
-// sessions. Both are planned in full when generated (creation, end, result)
+// A jobRun is one job session (replica or backup) and a taskRun one of its
+// task sessions. Both are planned in full when generated (creation, end, result)
 // and never change afterwards; what EM reports at a given moment is derived
 // from the plan by stateAt.
 
 type jobRun struct {
 	id      guid
-	job     *replicaJob
+	job     *job
 	attempt int // 0 for the scheduled run, n for its n-th retry
 	// creation, end and every task time are truncated to the fractional
 	// digits they are rendered with, so what is rendered is what is true.

@@ -62,6 +62,7 @@ type Server struct {
 	data               *dataset
 	sessions           *sessionStore
 	faults             *faultQueue
+	tampered           *tamperingLog
 	requests           *requestLog
 
 	// closing releases hanging and delayed requests when the server stops.
@@ -88,6 +89,7 @@ func New(cfg Config) (*Server, error) {
 		clock:           cfg.Clock,
 		logger:          cfg.Logger,
 		faults:          &faultQueue{},
+		tampered:        &tamperingLog{},
 		requests:        &requestLog{},
 		closing:         make(chan struct{}),
 	}
@@ -153,6 +155,7 @@ type exchange struct {
 	typeName string       // query type, for faults and the request log
 	page     int          // requested page of a query
 	entities int          // entities in a completely written query answer
+	fault    Fault        // the fault taken, whose answer-shaping knobs the query applies
 	writeErr error        // why the body could not be written
 }
 

@@ -76,10 +76,12 @@ func Start(cfg Config, useTLS bool) (*Running, error) {
 // be called more than once.
 func (r *Running) Close() {
 	r.closeOnce.Do(func() {
-		r.Server.shutdown()
+		// The listener goes first: a client whose held request is cut
+		// retries it at once, and must find nobody listening.
 		if err := r.httpServer.Close(); err != nil {
 			level.Warn(r.logger).Log("msg", "close simulator listener", "err", err)
 		}
+		r.Server.shutdown()
 		if err := <-r.served; !errors.Is(err, http.ErrServerClosed) {
 			level.Warn(r.logger).Log("msg", "simulator stopped serving", "err", err)
 		}

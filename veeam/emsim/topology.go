@@ -7,8 +7,13 @@ import (
 )
 
 // Topology describes the Veeam estate behind the simulated Enterprise
-// Manager and how its replica jobs behave.
+// Manager and how its replica and backup jobs behave.
 type Topology struct {
+	// Site, when set, names the backup servers, jobs and VMs after it and
+	// draws other GUIDs, so that two simulators stand for two distinct
+	// Enterprise Managers even with the same seed.
+	Site string
+
 	BackupServers int
 	JobsPerServer int
 	// VMsPerJob is the largest number of VMs in a job; each job gets a
@@ -45,13 +50,46 @@ type Topology struct {
 	RetryDelay time.Duration
 
 	// WithHardNames gives the first servers, jobs and VMs the names that
-	// HardNames returns.
+	// HardNames returns, in the replica and in the backup jobs.
 	WithHardNames bool
+
+	// Backup describes the backup jobs that run next to the replica jobs;
+	// the zero value has none.
+	Backup BackupJobs
+}
+
+// BackupJobs describes the backup and backup copy jobs of every backup
+// server. The backup jobs (JobType Backup) share out the VMs that the
+// server's replica jobs hold, so every VM is backed up once; each backup
+// copy job (JobType BackupCopy) copies what one of them backs up. Their
+// sessions come from their own random streams: adding backup jobs leaves
+// the replica sessions of a seed unchanged.
+type BackupJobs struct {
+	JobsPerServer int
+	// CopyJobsPerServer is at most JobsPerServer.
+	CopyJobsPerServer int
+
+	// Interval is the schedule of every backup job, CopyInterval that of
+	// every backup copy job (0 means Interval); jobs start at evenly
+	// spread offsets within their interval.
+	Interval, CopyInterval time.Duration
+
+	TaskStagger                      time.Duration
+	TaskDurationMin, TaskDurationMax time.Duration
+
+	FailureRate, WarningRate, RetryFailureRate float64
+	// BrokenVMs is how many VMs, the last ones dealt, fail every backup
+	// run and retry. Backup copy jobs read backup files, not the
+	// inventory, so they do not fail for them.
+	BrokenVMs  int
+	MaxRetries int
+	RetryDelay time.Duration
 }
 
 // TestTopology is small and realistic: two backup servers with three hourly
-// jobs each, two to four VMs per job, two days of history, and every hard
-// name.
+// replica jobs each, two to four VMs per job, two days of history, and every
+// hard name; each server also runs two hourly backup jobs and a backup copy
+// job every four hours.
 func TestTopology() Topology {
 	return Topology{
 		BackupServers:    2,
@@ -69,13 +107,28 @@ func TestTopology() Topology {
 		MaxRetries:       2,
 		RetryDelay:       5 * time.Minute,
 		WithHardNames:    true,
+		Backup: BackupJobs{
+			JobsPerServer:     2,
+			CopyJobsPerServer: 1,
+			Interval:          time.Hour,
+			CopyInterval:      4 * time.Hour,
+			TaskStagger:       30 * time.Second,
+			TaskDurationMin:   5 * time.Minute,
+			TaskDurationMax:   30 * time.Minute,
+			FailureRate:       0.1,
+			WarningRate:       0.1,
+			RetryFailureRate:  0.3,
+			MaxRetries:        1,
+			RetryDelay:        10 * time.Minute,
+		},
 	}
 }
 
-// DemoTopology suits a real-time clock: eight jobs every four minutes start
-// thirty seconds apart and their tasks last 10 to 90 seconds, so task
-// sessions start and complete in every minute and counters rise between two
-// scrapes a minute apart.
+// DemoTopology suits a real-time clock: eight replica jobs every four
+// minutes start thirty seconds apart and their tasks last 10 to 90 seconds,
+// so task sessions start and complete in every minute and counters rise
+// between two scrapes a minute apart. Backup jobs run every six minutes and
+// backup copy jobs every fifteen, with one VM whose backups always fail.
 func DemoTopology() Topology {
 	return Topology{
 		BackupServers:    2,
@@ -95,11 +148,29 @@ func DemoTopology() Topology {
 		MaxRetries:       2,
 		RetryDelay:       time.Minute,
 		WithHardNames:    true,
+		Backup: BackupJobs{
+			JobsPerServer:     2,
+			CopyJobsPerServer: 1,
+			Interval:          6 * time.Minute,
+			CopyInterval:      15 * time.Minute,
+			TaskStagger:       10 * time.Second,
+			TaskDurationMin:   15 * time.Second,
+			TaskDurationMax:   2 * time.Minute,
+			FailureRate:       0.05,
+			WarningRate:       0.1,
+			RetryFailureRate:  0.3,
+			BrokenVMs:         1,
+			MaxRetries:        1,
+			RetryDelay:        time.Minute,
+		},
 	}
 }
 
-// ScaleTopology is a large site: 4 backup servers with 25 hourly jobs of 40
-// VMs each (4,000 VMs), 48 hours of history, about 200,000 task sessions.
+// ScaleTopology is a large site: 4 backup servers with 25 hourly replica
+// jobs of 40 VMs each (4,000 VMs), 48 hours of history, about 200,000
+// replica task sessions. Each server also backs its 1,000 VMs up in 10
+// backup jobs every four hours and copies three of them every twelve (52
+// backup jobs, about 55,000 backup task sessions).
 func ScaleTopology() Topology {
 	return Topology{
 		BackupServers:    4,
@@ -116,6 +187,57 @@ func ScaleTopology() Topology {
 		MaxRetries:       2,
 		RetryDelay:       10 * time.Minute,
 		WithHardNames:    true,
+		Backup: BackupJobs{
+			JobsPerServer:     10,
+			CopyJobsPerServer: 3,
+			Interval:          4 * time.Hour,
+			CopyInterval:      12 * time.Hour,
+			TaskStagger:       15 * time.Second,
+			TaskDurationMin:   3 * time.Minute,
+			TaskDurationMax:   40 * time.Minute,
+			FailureRate:       0.02,
+			WarningRate:       0.05,
+			RetryFailureRate:  0.3,
+			MaxRetries:        2,
+			RetryDelay:        15 * time.Minute,
+		},
+	}
+}
+
+// SecondSiteTopology is another Enterprise Manager for multi-target tests:
+// site "dr", three backup servers with two replica jobs every two hours and
+// two backup jobs and a backup copy job each. No name is shared with the
+// other presets.
+func SecondSiteTopology() Topology {
+	return Topology{
+		Site:             "dr",
+		BackupServers:    3,
+		JobsPerServer:    2,
+		VMsPerJob:        5,
+		MinVMsPerJob:     3,
+		JobInterval:      2 * time.Hour,
+		History:          24 * time.Hour,
+		TaskStagger:      15 * time.Second,
+		TaskDurationMin:  time.Minute,
+		TaskDurationMax:  10 * time.Minute,
+		FailureRate:      0.1,
+		WarningRate:      0.1,
+		RetryFailureRate: 0.3,
+		MaxRetries:       1,
+		RetryDelay:       5 * time.Minute,
+		Backup: BackupJobs{
+			JobsPerServer:     2,
+			CopyJobsPerServer: 1,
+			Interval:          3 * time.Hour,
+			TaskStagger:       20 * time.Second,
+			TaskDurationMin:   2 * time.Minute,
+			TaskDurationMax:   15 * time.Minute,
+			FailureRate:       0.1,
+			WarningRate:       0.1,
+			RetryFailureRate:  0.3,
+			MaxRetries:        1,
+			RetryDelay:        10 * time.Minute,
+		},
 	}
 }
 
@@ -173,6 +295,7 @@ func (t Topology) validate() error {
 	if t.MaxRetries < 0 {
 		errs = append(errs, fmt.Errorf("MaxRetries must not be negative, got %d", t.MaxRetries))
 	}
+	errs = append(errs, t.Backup.validate(t)...)
 	if t.WithHardNames && len(errs) == 0 {
 		jobs := t.BackupServers * t.JobsPerServer
 		switch {
@@ -182,10 +305,62 @@ func (t Topology) validate() error {
 			errs = append(errs, fmt.Errorf("the hard names need at least %d jobs", len(hardJobNames)))
 		case jobs*t.minVMs() < len(hardVMNames):
 			errs = append(errs, fmt.Errorf("the hard names need room for %d VMs in the smallest jobs", len(hardVMNames)))
+		case t.Backup.JobsPerServer > 0 && t.BackupServers*t.Backup.JobsPerServer < len(hardJobNames):
+			errs = append(errs, fmt.Errorf("the hard names need at least %d backup jobs", len(hardJobNames)))
 		}
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("invalid topology: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+// validate checks the backup jobs of topo; no backup jobs at all is valid.
+func (b BackupJobs) validate(topo Topology) []error {
+	if b == (BackupJobs{}) {
+		return nil
+	}
+	var errs []error
+	if b.JobsPerServer <= 0 {
+		errs = append(errs, fmt.Errorf("Backup.JobsPerServer must be positive when backup jobs are described, got %d", b.JobsPerServer))
+	}
+	if b.CopyJobsPerServer < 0 || b.CopyJobsPerServer > b.JobsPerServer {
+		errs = append(errs, fmt.Errorf("Backup.CopyJobsPerServer must be between 0 and Backup.JobsPerServer (%d), got %d", b.JobsPerServer, b.CopyJobsPerServer))
+	}
+	// Every backup job needs a VM of its server; a server holds at least
+	// JobsPerServer replica jobs of the smallest size.
+	if room := topo.JobsPerServer * topo.minVMs(); topo.JobsPerServer > 0 && b.JobsPerServer > room {
+		errs = append(errs, fmt.Errorf("Backup.JobsPerServer (%d) exceeds the %d VMs the smallest server may hold", b.JobsPerServer, room))
+	}
+	if b.Interval <= 0 || b.CopyInterval < 0 {
+		errs = append(errs, errors.New("Backup.Interval must be positive and Backup.CopyInterval not negative"))
+	}
+	if b.RetryDelay < 0 || b.TaskStagger < 0 {
+		errs = append(errs, errors.New("Backup.RetryDelay and Backup.TaskStagger must not be negative"))
+	}
+	if b.TaskDurationMin < minTaskDuration || b.TaskDurationMax < b.TaskDurationMin {
+		errs = append(errs, fmt.Errorf("need %v <= Backup.TaskDurationMin <= Backup.TaskDurationMax, got %v and %v", minTaskDuration, b.TaskDurationMin, b.TaskDurationMax))
+	}
+	for _, r := range []struct {
+		name  string
+		value float64
+	}{{"Backup.FailureRate", b.FailureRate}, {"Backup.WarningRate", b.WarningRate}, {"Backup.RetryFailureRate", b.RetryFailureRate}} {
+		if r.value < 0 || r.value > 1 {
+			errs = append(errs, fmt.Errorf("%s must be between 0 and 1, got %v", r.name, r.value))
+		}
+	}
+	if b.FailureRate+b.WarningRate > 1 {
+		errs = append(errs, fmt.Errorf("Backup.FailureRate + Backup.WarningRate must not exceed 1, got %v", b.FailureRate+b.WarningRate))
+	}
+	if b.BrokenVMs < 0 || b.MaxRetries < 0 {
+		errs = append(errs, fmt.Errorf("Backup.BrokenVMs and Backup.MaxRetries must not be negative, got %d and %d", b.BrokenVMs, b.MaxRetries))
+	}
+	return errs
+}
+
+func (b BackupJobs) copyInterval() time.Duration {
+	if b.CopyInterval == 0 {
+		return b.Interval
+	}
+	return b.CopyInterval
 }

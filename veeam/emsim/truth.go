@@ -2,17 +2,21 @@ package emsim
 
 import "time"
 
-// TaskSession is the ground truth of one replica task session as of a
-// moment, for tests that compare the exporter's output with the data.
+// TaskSession is the ground truth of one replica or backup task session as
+// of a moment, for tests that compare the exporter's output with the data.
 type TaskSession struct {
 	UID, Name, VM, BackupServer, JobName, JobSessionUID, JobSessionName string
 	Creation                                                            time.Time
 	End                                                                 time.Time // zero while running
 	State, Result, Reason                                               string
 	TotalSize                                                           int64
+	// VMUID is the VmUid of a backup task session; empty for replicas,
+	// which do not report it.
+	VMUID string
 }
 
-// JobSession is the ground truth of one replica job session as of a moment.
+// JobSession is the ground truth of one replica or backup job session as
+// of a moment; JobType is Replica, Backup or BackupCopy.
 type JobSession struct {
 	UID, Name, JobUID, JobName, JobType, BackupServer string
 	Creation                                          time.Time
@@ -22,14 +26,38 @@ type JobSession struct {
 	IsRetry                                           bool
 }
 
-// TaskSessions returns every task session that exists at asOf (created at
-// or before it), with its state as of asOf, sorted by creation time.
+// TaskSessions returns every replica task session that exists at asOf
+// (created at or before it), with its state as of asOf, sorted by creation
+// time.
 func (s *Server) TaskSessions(asOf time.Time) []TaskSession {
+	return s.taskTruth(asOf, func(d *dataset) []*taskRun { return d.replica.tasks })
+}
+
+// JobSessions returns every replica job session that exists at asOf, with
+// its state as of asOf, sorted by creation time.
+func (s *Server) JobSessions(asOf time.Time) []JobSession {
+	return s.jobTruth(asOf, func(d *dataset) []*jobRun { return d.replica.runs })
+}
+
+// BackupTaskSessions returns every backup task session (of backup and
+// backup copy jobs) that exists at asOf, with its state as of asOf, sorted
+// by creation time.
+func (s *Server) BackupTaskSessions(asOf time.Time) []TaskSession {
+	return s.taskTruth(asOf, func(d *dataset) []*taskRun { return d.backup.tasks })
+}
+
+// BackupJobSessions returns every backup job session that exists at asOf,
+// with its state as of asOf, sorted by creation time.
+func (s *Server) BackupJobSessions(asOf time.Time) []JobSession {
+	return s.jobTruth(asOf, func(d *dataset) []*jobRun { return d.backup.runs })
+}
+
+func (s *Server) taskTruth(asOf time.Time, items func(*dataset) []*taskRun) []TaskSession {
 	d := s.data
 	d.ensure(asOf, s.clock.Now())
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	tasks := existing(d.tasks, asOf, taskCreation)
+	tasks := existing(items(d), asOf, taskCreation)
 	out := make([]TaskSession, len(tasks))
 	for i, t := range tasks {
 		state, res := t.stateAt(asOf)
@@ -48,18 +76,19 @@ func (s *Server) TaskSessions(asOf time.Time) []TaskSession {
 			Reason:         t.reasonAt(asOf),
 			TotalSize:      t.vm.totalSize,
 		}
+		if t.run.job.kind.withVMUIDs {
+			out[i].VMUID = t.vm.uid
+		}
 	}
 	return out
 }
 
-// JobSessions returns every job session that exists at asOf, with its state
-// as of asOf, sorted by creation time.
-func (s *Server) JobSessions(asOf time.Time) []JobSession {
+func (s *Server) jobTruth(asOf time.Time, items func(*dataset) []*jobRun) []JobSession {
 	d := s.data
 	d.ensure(asOf, s.clock.Now())
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	runs := existing(d.runs, asOf, runCreation)
+	runs := existing(items(d), asOf, runCreation)
 	out := make([]JobSession, len(runs))
 	for i, r := range runs {
 		state, res, progress := r.stateAt(asOf)
@@ -68,7 +97,7 @@ func (s *Server) JobSessions(asOf time.Time) []JobSession {
 			Name:         r.name(),
 			JobUID:       jobUID(r.job),
 			JobName:      r.job.name,
-			JobType:      replicaJobType,
+			JobType:      r.job.jobType,
 			BackupServer: r.job.server.name,
 			Creation:     r.creation,
 			End:          r.endAt(asOf),

@@ -1,0 +1,212 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/veeam-em-exporter/veeam_em_exporter/veeam/emsim"
+)
+
+// rssOfProcess is the resident set of process pid, VmRSS in /proc.
+func rssOfProcess(pid int) (int64, error) {
+	return rssStatusField(pid, "VmRSS")
+}
+
+// rssStatusField reads a memory field of /proc/<pid>/status, in bytes.
+func rssStatusField(pid int, field string) (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, fmt.Errorf("read memory of process %d: %w", pid, err)
+	}
+	defer f.Close()
+	lines := bufio.NewScanner(f)
+	for lines.Scan() {
+		name, value, ok := strings.Cut(lines.Text(), ":")
+		if !ok || name != field {
+			continue
+		}
+		kB, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(value), " kB"), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("parse %s of process %d: %w", field, pid, err)
+		}
+		return kB << 10, nil
+	}
+	if err := lines.Err(); err != nil {
+		return 0, fmt.Errorf("read memory of process %d: %w", pid, err)
+	}
+	return 0, fmt.Errorf("process %d: no %s in /proc status", pid, field)
+}
+
+// rssExporter is the binary started by a benchmark: main_test.go's helpers
+// take a *testing.T, which a benchmark does not have.
+type rssExporter struct {
+	cmd    *exec.Cmd
+	addr   string
+	stderr syncBuffer
+}
+
+func rssBuildBinary(tb testing.TB) string {
+	tb.Helper()
+	bin := filepath.Join(tb.TempDir(), "veeam_em_exporter")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		tb.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// rssStartExporter starts bin with args, its environment being the test's
+// plus env.
+func rssStartExporter(tb testing.TB, bin string, env []string, args ...string) *rssExporter {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	e := &rssExporter{addr: l.Addr().String()}
+	l.Close()
+	e.cmd = exec.Command(bin, append([]string{"--web.listen-address=" + e.addr}, args...)...)
+	e.cmd.Env = append(os.Environ(), env...)
+	e.cmd.Stderr = &e.stderr
+	if err := e.cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		_ = e.cmd.Process.Kill()
+		_ = e.cmd.Wait()
+	})
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if resp, err := http.Get("http://" + e.addr + "/-/healthy"); err == nil {
+			resp.Body.Close()
+			return e
+		}
+	}
+	tb.Fatalf("exporter did not start:\n%s", e.stderr.String())
+	return nil
+}
+
+// rssScrape fetches /metrics once; the first scrape makes the first full
+// refresh, which may take a while against the scale preset.
+func rssScrape(tb testing.TB, addr string) string {
+	tb.Helper()
+	client := &http.Client{Timeout: 10 * time.Minute}
+	resp, err := client.Get("http://" + addr + "/metrics")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "\nveeam_em_up 1\n") {
+		tb.Fatalf("scrape: %d, veeam_em_up not 1", resp.StatusCode)
+	}
+	return string(body)
+}
+
+// rssReplicaSamples counts the exposed samples of the veeam_em_replica_*
+// families, histogram buckets included: what a Prometheus stores per scrape.
+func rssReplicaSamples(body string) int {
+	n := 0
+	for line := range strings.Lines(body) {
+		if strings.HasPrefix(line, "veeam_em_replica_") {
+			n++
+		}
+	}
+	return n
+}
+
+// BenchmarkExporterRSSScale measures the resident memory of the real binary
+// after its first full refresh of emsim.ScaleTopology(): 4,000 VMs, 48
+// hours of hourly task sessions, all inside the exporter's lookback. The
+// simulator runs in the benchmark process over plain HTTP without latency,
+// so the exporter process holds only its own memory. Run it with
+// -benchtime 1x: every iteration starts a fresh exporter. The second case
+// gives the exporter a soft memory limit, to show how much of the resident
+// set is garbage the runtime had not yet needed to collect.
+func BenchmarkExporterRSSScale(b *testing.B) {
+	const user, password = "restuser@corp.local", "rss-Pa55word"
+	sim, err := emsim.Start(emsim.Config{Seed: 42, Username: user, Password: password, Topology: emsim.ScaleTopology()}, false)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sim.Close()
+	passwordFile := filepath.Join(b.TempDir(), "password")
+	if err := os.WriteFile(passwordFile, []byte(password), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	bin := rssBuildBinary(b)
+	args := []string{
+		"--veeam.url=" + sim.URL,
+		"--veeam.username=" + user,
+		"--veeam.password-file=" + passwordFile,
+		"--veeam.timeout=5m",
+		"--replica.lookback=49h",
+	}
+	cases := []struct {
+		name string
+		env  []string
+	}{
+		{"gomemlimit=off", []string{"GOMEMLIMIT=off", "GOGC=100"}},
+		{"gomemlimit=100MiB", []string{"GOMEMLIMIT=100MiB", "GOGC=100"}},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			rssMeasure(b, bin, c.env, args)
+		})
+	}
+}
+
+// rssMeasure starts a fresh exporter per iteration, scrapes it twice and
+// reports its resident memory.
+func rssMeasure(b *testing.B, bin string, env, args []string) {
+	var firstRSS, peakRSS, secondRSS int64
+	var samples int
+	var firstScrape time.Duration
+	var err error
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		exp := rssStartExporter(b, bin, env, args...)
+		pid := exp.cmd.Process.Pid
+		b.StartTimer()
+		began := time.Now()
+		body := rssScrape(b, exp.addr)
+		firstScrape = time.Since(began)
+		b.StopTimer()
+		samples = rssReplicaSamples(body)
+		if firstRSS, err = rssOfProcess(pid); err != nil {
+			b.Fatal(err)
+		}
+		if peakRSS, err = rssStatusField(pid, "VmHWM"); err != nil {
+			b.Fatal(err)
+		}
+		rssScrape(b, exp.addr)
+		if secondRSS, err = rssOfProcess(pid); err != nil {
+			b.Fatal(err)
+		}
+		_ = exp.cmd.Process.Kill()
+		b.StartTimer()
+	}
+	b.StopTimer()
+	if samples == 0 {
+		b.Fatal("the scrape exposed no veeam_em_replica_* samples")
+	}
+	const mib = 1 << 20
+	b.ReportMetric(float64(firstRSS)/mib, "process-RSS-MiB")
+	b.ReportMetric(float64(peakRSS)/mib, "peak-RSS-MiB")
+	b.ReportMetric(float64(secondRSS)/mib, "second-scrape-RSS-MiB")
+	b.ReportMetric(float64(samples), "series")
+	b.ReportMetric(float64(firstRSS)/float64(samples), "RSS-bytes/series")
+	b.ReportMetric(firstScrape.Seconds(), "first-scrape-s")
+}
