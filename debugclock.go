@@ -47,9 +47,10 @@ func (f *soakClockFlag) String() string {
 	return f.clock.String()
 }
 
-// now is the clock for collector.Options.Now: nil, meaning the wall clock,
-// unless the flag was given. A simulated clock makes every timestamp the
-// exporter reports wrong for a real EM, so it is announced loudly.
+// now is the exporter's clock (the collector's windows, the client's logon
+// back-off): nil, meaning the wall clock, unless the flag was given. A
+// simulated clock makes every timestamp the exporter reports wrong for a real
+// EM, so it is announced loudly.
 func (f *soakClockFlag) now(logger log.Logger) func() time.Time {
 	if f.clock == nil {
 		return nil

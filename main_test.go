@@ -47,6 +47,10 @@ var requiredFamilies = []string{
 	"veeam_em_replica_job_last_result",
 	"veeam_em_replica_job_sessions_total",
 	"veeam_em_exporter_build_info",
+	"veeam_em_logons_total",
+	"veeam_em_logon_rejections_total",
+	"veeam_em_logon_backoff_seconds",
+	"veeam_em_invalid_sessions_total",
 }
 
 // exporterProcess is the real binary, started against a simulator.

@@ -52,9 +52,15 @@ func (f *fakeSource) sinces() (tasks, jobs []time.Time) {
 	return append([]time.Time(nil), f.taskSinces...), append([]time.Time(nil), f.jobSinces...)
 }
 
-func (f *fakeSource) ReplicaTaskSessions(ctx context.Context, since time.Time) (veeam.QueryResult[veeam.ReplicaTaskSession], error) {
+// inWindow is how EM's filter selects by creation time, except that EM
+// sees whole seconds.
+func inWindow(w veeam.Window, created time.Time) bool {
+	return !created.Before(w.Since) && (w.Until.IsZero() || created.Before(w.Until))
+}
+
+func (f *fakeSource) ReplicaTaskSessions(ctx context.Context, w veeam.Window) (veeam.QueryResult[veeam.ReplicaTaskSession], error) {
 	f.mu.Lock()
-	f.taskSinces = append(f.taskSinces, since)
+	f.taskSinces = append(f.taskSinces, w.Since)
 	left := time.Duration(0)
 	if deadline, ok := ctx.Deadline(); ok {
 		left = time.Until(deadline)
@@ -71,7 +77,7 @@ func (f *fakeSource) ReplicaTaskSessions(ctx context.Context, since time.Time) (
 	}
 	var r veeam.QueryResult[veeam.ReplicaTaskSession]
 	for _, t := range f.tasks {
-		if !t.CreationTime.Before(since) {
+		if inWindow(w, t.CreationTime) {
 			r.Items = append(r.Items, t)
 		}
 	}
@@ -79,9 +85,9 @@ func (f *fakeSource) ReplicaTaskSessions(ctx context.Context, since time.Time) (
 	return r, nil
 }
 
-func (f *fakeSource) ReplicaJobSessions(ctx context.Context, since time.Time) (veeam.QueryResult[veeam.ReplicaJobSession], error) {
+func (f *fakeSource) ReplicaJobSessions(ctx context.Context, w veeam.Window) (veeam.QueryResult[veeam.ReplicaJobSession], error) {
 	f.mu.Lock()
-	f.jobSinces = append(f.jobSinces, since)
+	f.jobSinces = append(f.jobSinces, w.Since)
 	f.mu.Unlock()
 	if err := f.enter(ctx); err != nil {
 		return veeam.QueryResult[veeam.ReplicaJobSession]{}, err
@@ -93,7 +99,7 @@ func (f *fakeSource) ReplicaJobSessions(ctx context.Context, since time.Time) (v
 	}
 	var r veeam.QueryResult[veeam.ReplicaJobSession]
 	for _, j := range f.jobs {
-		if !j.CreationTime.Before(since) {
+		if inWindow(w, j.CreationTime) {
 			r.Items = append(r.Items, j)
 		}
 	}

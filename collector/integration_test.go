@@ -180,19 +180,23 @@ func TestIncrementalRefreshAsksOnlyForOverlapAndRunning(t *testing.T) {
 		t.Fatalf("first refresh fetched %d task sessions, want the %d of the lookback", first, inWindow)
 	}
 
+	previous := t0
 	for step := 1; step <= 4; step++ {
 		s.sim.ResetRequests()
 		s.clock.Advance(15 * time.Minute)
 		now := s.clock.Now()
-		since := now.Add(-overlap)
+		// The overlap before the previous refresh, or the oldest session
+		// running then; up to now, excluded.
+		since := previous.Add(-overlap)
 		if oldestRunning.Before(since) {
 			since = oldestRunning
 		}
 		since = since.Truncate(time.Second)
+		until := now.Truncate(time.Second)
 		want := 0
 		oldestRunning = now
 		for _, ts := range s.sim.TaskSessions(now) {
-			if !ts.Creation.Before(since) {
+			if !ts.Creation.Before(since) && ts.Creation.Before(until) {
 				want++
 			}
 			if ts.State != "Completed" && ts.Creation.Before(oldestRunning) {
@@ -209,6 +213,7 @@ func TestIncrementalRefreshAsksOnlyForOverlapAndRunning(t *testing.T) {
 		if got*10 > first {
 			t.Errorf("refresh %d fetched %d task sessions, more than a tenth of the first refresh's %d", step, got, first)
 		}
+		previous = now
 	}
 
 	// Every completed session of the window is counted exactly once.

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"sync"
 	"time"
 
 	"github.com/go-kit/log/level"
+
+	"github.com/veeam-em-exporter/veeam_em_exporter/veeam"
 )
 
 // refreshFlight is one refresh under way, shared by every caller that arrives
@@ -99,6 +102,11 @@ func detach(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithCancel(detached)
 }
 
+// largeRefreshBytes is the size of EM answers from which a refresh returns
+// its memory to the OS at once: the first refresh of a large site, or one
+// after a long gap, not the steady ones.
+const largeRefreshBytes = 32 << 20
+
 // refresh fetches both session types and applies them together, or nothing.
 func (c *Collector) refresh(ctx context.Context) error {
 	began := time.Now()
@@ -111,12 +119,12 @@ func (c *Collector) refresh(ctx context.Context) error {
 	var taskErr, jobErr error
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		fetched.jobs, jobErr = c.src.ReplicaJobSessions(ctx, jobSince)
+		fetched.jobs, jobErr = c.src.ReplicaJobSessions(ctx, veeam.Window{Since: jobSince, Until: now})
 		if jobErr != nil {
 			jobErr = fmt.Errorf("fetch replica job sessions created since %s: %w", formatSince(jobSince), jobErr)
 		}
 	})
-	fetched.tasks, taskErr = c.src.ReplicaTaskSessions(ctx, taskSince)
+	fetched.tasks, taskErr = c.src.ReplicaTaskSessions(ctx, veeam.Window{Since: taskSince, Until: now})
 	if taskErr != nil {
 		taskErr = fmt.Errorf("fetch replica task sessions created since %s: %w", formatSince(taskSince), taskErr)
 	}
@@ -141,6 +149,12 @@ func (c *Collector) refresh(ctx context.Context) error {
 	if err != nil {
 		level.Error(c.logger).Log("msg", "refresh from Enterprise Manager failed", "err", err)
 		return err
+	}
+	if fetched.tasks.Bytes+fetched.jobs.Bytes >= largeRefreshBytes {
+		// The sessions of a large refresh are garbage once applied; the
+		// runtime would hand their memory back to the OS only over minutes,
+		// leaving the process at about twice the peak it needed.
+		debug.FreeOSMemory()
 	}
 	level.Debug(c.logger).Log("msg", "refreshed from Enterprise Manager", "duration", elapsed,
 		"task_sessions", len(fetched.tasks.Items), "task_since", formatSince(taskSince),

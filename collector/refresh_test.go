@@ -77,14 +77,15 @@ func TestFailedRefreshKeepsState(t *testing.T) {
 		}
 	}
 
-	// The next good refresh asks from the oldest session running at the last
-	// good one (new01, created 59m55s before t0) and applies everything.
+	// The next good refresh starts from the last good one, not from the
+	// failed one: the overlap before t0, which is older than new01 (created
+	// 59m55s before t0 and running then). It applies everything.
 	f.src.failWith(nil, nil)
 	f.clock.Advance(10 * time.Minute)
 	f.refresh(t)
 	expectSeries(t, f.c, "veeam_em_up", map[string]float64{"": 1})
-	if taskSinces, _ := f.src.sinces(); !taskSinces[2].Equal(t0.Add(-59*time.Minute - 55*time.Second)) {
-		t.Errorf("since %s after a failed refresh, want the oldest session running at the last good one", taskSinces[2])
+	if taskSinces, _ := f.src.sinces(); !taskSinces[2].Equal(t0.Add(-testOverlap)) {
+		t.Errorf("since %s after a failed refresh, want the overlap before the last good one", taskSinces[2])
 	}
 	got := series(t, f.c, "veeam_em_replica_task_sessions_total")
 	if v := got["backup_server=vbr01.corp.local,job_name=Replica Job 1,result=Success,vm=web01"]; v != 3 {

@@ -41,8 +41,8 @@ type sessionCounter struct {
 	bytes        int64
 }
 
-func (s *sessionCounter) ReplicaTaskSessions(ctx context.Context, since time.Time) (veeam.QueryResult[veeam.ReplicaTaskSession], error) {
-	res, err := s.Client.ReplicaTaskSessions(ctx, since)
+func (s *sessionCounter) ReplicaTaskSessions(ctx context.Context, w veeam.Window) (veeam.QueryResult[veeam.ReplicaTaskSession], error) {
+	res, err := s.Client.ReplicaTaskSessions(ctx, w)
 	s.mu.Lock()
 	s.taskSessions += len(res.Items)
 	s.pages += res.Pages
@@ -51,8 +51,8 @@ func (s *sessionCounter) ReplicaTaskSessions(ctx context.Context, since time.Tim
 	return res, err
 }
 
-func (s *sessionCounter) ReplicaJobSessions(ctx context.Context, since time.Time) (veeam.QueryResult[veeam.ReplicaJobSession], error) {
-	res, err := s.Client.ReplicaJobSessions(ctx, since)
+func (s *sessionCounter) ReplicaJobSessions(ctx context.Context, w veeam.Window) (veeam.QueryResult[veeam.ReplicaJobSession], error) {
+	res, err := s.Client.ReplicaJobSessions(ctx, w)
 	s.mu.Lock()
 	s.pages += res.Pages
 	s.bytes += res.Bytes

@@ -161,6 +161,8 @@ type jobSessionName struct {
 // queryWindow is what one query type needs to start its next window.
 type queryWindow struct {
 	since time.Time // start of the last applied window; zero before the first
+	// appliedAt is when the last applied window was read: it ended there.
+	appliedAt time.Time
 	// oldestRunning is the creation time of the oldest session that was not
 	// completed in the last applied result; zero if there was none.
 	oldestRunning time.Time
@@ -171,14 +173,17 @@ type queryWindow struct {
 }
 
 // next gives the start of the next window at now: the whole lookback the
-// first time, then the overlap or back to the oldest session still running,
-// whichever is older, but never before the lookback.
+// first time, then the overlap before the end of the last window or back to
+// the oldest session still running, whichever is older, but never before the
+// lookback. Counting the overlap from the last window's end, not from now,
+// keeps a gap between refreshes longer than the overlap (Prometheus down
+// for a while) from losing the sessions created during it.
 func (w queryWindow) next(now time.Time, lookback, overlap time.Duration) time.Time {
 	floor := now.Add(-lookback)
 	if w.since.IsZero() {
 		return floor
 	}
-	since := now.Add(-overlap)
+	since := w.appliedAt.Add(-overlap)
 	if !w.oldestRunning.IsZero() && w.oldestRunning.Before(since) {
 		since = w.oldestRunning
 	}
@@ -188,10 +193,10 @@ func (w queryWindow) next(now time.Time, lookback, overlap time.Duration) time.T
 	return later(since, later(w.since, w.nextFrom))
 }
 
-// applied is w after a window starting at since was applied at now, with the
-// oldest session in it that had not completed.
+// applied is w after a window starting at since was read at now and
+// applied, with the oldest session in it that had not completed.
 func (w queryWindow) applied(since, now, oldestRunning time.Time, lookback, overlap time.Duration) queryWindow {
-	applied := queryWindow{since: since, oldestRunning: oldestRunning, nextFrom: w.nextFrom}
+	applied := queryWindow{since: since, appliedAt: now, oldestRunning: oldestRunning, nextFrom: w.nextFrom}
 	applied.nextFrom = applied.next(now, lookback, overlap)
 	return applied
 }

@@ -93,12 +93,19 @@ func TestIncrementalWindows(t *testing.T) {
 	f.refresh(t)
 
 	f.clock.Advance(15 * time.Minute)
-	f.refresh(t) // nothing running: the overlap
+	f.refresh(t) // nothing running: the overlap before the last refresh
+
+	// Prometheus stops scraping for longer than the overlap: the window
+	// still starts at the overlap before the last refresh, so nothing
+	// created during the gap is lost.
+	f.clock.Advance(3 * time.Hour)
+	f.refresh(t)
 
 	want := []time.Time{
 		t0.Add(-testLookback),
 		t0.Add(-3 * time.Hour),
 		t0.Add(-3 * time.Hour),
+		t0.Add(30*time.Minute - testOverlap),
 		t0.Add(45*time.Minute - testOverlap),
 	}
 	taskSinces, jobSinces := f.src.sinces()

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 )
 
 // livePage describes one page of a table that changes while the client
@@ -108,7 +107,7 @@ func TestQueryFollowsChangingPagesCount(t *testing.T) {
 			serveLivePages(t, f, tc.pages)
 			c := newTestClient(t, f, func(cfg *Config) { cfg.PageSize = 2 })
 			t.Cleanup(c.Close)
-			res, err := c.ReplicaTaskSessions(testContext(t), time.Time{})
+			res, err := c.ReplicaTaskSessions(testContext(t), Window{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -135,7 +134,7 @@ func TestQueryGrowingPastThePageLimitFails(t *testing.T) {
 	c := newTestClient(t, f, nil)
 	t.Cleanup(c.Close)
 	c.maxPages = 10
-	_, err := c.ReplicaTaskSessions(testContext(t), time.Time{})
+	_, err := c.ReplicaTaskSessions(testContext(t), Window{})
 	if err == nil || !strings.Contains(err.Error(), "50 pages, more than 10") {
 		t.Fatalf("err = %v, want the page limit", err)
 	}
@@ -149,7 +148,7 @@ func TestQueryAsksForTheNewestFirst(t *testing.T) {
 	f.query = onePage
 	c := newTestClient(t, f, nil)
 	t.Cleanup(c.Close)
-	if _, err := c.ReplicaJobSessions(testContext(t), time.Time{}); err != nil {
+	if _, err := c.ReplicaJobSessions(testContext(t), Window{}); err != nil {
 		t.Fatal(err)
 	}
 	q := f.rawQueries()[0]
@@ -182,7 +181,7 @@ func TestQueryCountsInvalidEntitiesAndKeepsTheRest(t *testing.T) {
 			}
 			c := newTestClient(t, f, func(cfg *Config) { cfg.PageSize = 3 })
 			t.Cleanup(c.Close)
-			res, err := c.ReplicaTaskSessions(testContext(t), time.Time{})
+			res, err := c.ReplicaTaskSessions(testContext(t), Window{})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -78,40 +78,57 @@ func percentEncode(s string) string {
 	return b.String()
 }
 
-// createdSince selects the sessions created at since or later; a zero since
-// selects them all. EM takes whole seconds in UTC, so since is rounded down:
-// a session created within since's second is not missed.
-func createdSince(since time.Time) Filter {
-	if since.IsZero() {
-		return nil
+// Window selects sessions by creation time: from Since, included, to Until,
+// excluded. A zero bound leaves that side open.
+//
+// A bounded Until is what makes paging safe while EM keeps creating
+// sessions: without it, a session created between two page requests shifts
+// the newest-first table by one row, and a page answered before its
+// predecessor loses the row at their boundary. With it, the set of sessions
+// the query selects no longer grows while it is paged.
+type Window struct {
+	Since, Until time.Time
+}
+
+// filter turns w into EM's filter. EM takes whole seconds in UTC, so both
+// bounds are rounded down: a session created within Since's second is not
+// missed, and one created within Until's second is left to the next window,
+// which starts before it.
+func (w Window) filter() Filter {
+	var f Filter
+	if !w.Since.IsZero() {
+		f = append(f, Condition{Field: "CreationTime", Op: OpGreaterOrEqual, Value: formatFilterTime(w.Since)})
 	}
-	return Filter{{Field: "CreationTime", Op: OpGreaterOrEqual, Value: formatFilterTime(since)}}
+	if !w.Until.IsZero() {
+		f = append(f, Condition{Field: "CreationTime", Op: OpLess, Value: formatFilterTime(w.Until)})
+	}
+	return f
 }
 
 func formatFilterTime(t time.Time) string {
 	return t.UTC().Truncate(time.Second).Format("2006-01-02T15:04:05Z")
 }
 
-// ReplicaTaskSessions returns the replica task sessions created at since or
-// later, oldest first. On error the result still counts the pages and bytes
-// read before it.
-func (c *Client) ReplicaTaskSessions(ctx context.Context, since time.Time) (QueryResult[ReplicaTaskSession], error) {
+// ReplicaTaskSessions returns the replica task sessions created within w,
+// oldest first. On error the result still counts the pages and bytes read
+// before it.
+func (c *Client) ReplicaTaskSessions(ctx context.Context, w Window) (QueryResult[ReplicaTaskSession], error) {
 	return runQuery(ctx, c, entityQuery[ReplicaTaskSession]{
 		typ:    "ReplicaTaskSession",
 		decode: decodeReplicaTaskSession,
 		uid:    func(s *ReplicaTaskSession) string { return s.UID },
-	}, createdSince(since))
+	}, w.filter())
 }
 
-// ReplicaJobSessions returns the replica job sessions created at since or
-// later, oldest first. On error the result still counts the pages and bytes
-// read before it.
-func (c *Client) ReplicaJobSessions(ctx context.Context, since time.Time) (QueryResult[ReplicaJobSession], error) {
+// ReplicaJobSessions returns the replica job sessions created within w,
+// oldest first. On error the result still counts the pages and bytes read
+// before it.
+func (c *Client) ReplicaJobSessions(ctx context.Context, w Window) (QueryResult[ReplicaJobSession], error) {
 	return runQuery(ctx, c, entityQuery[ReplicaJobSession]{
 		typ:    "ReplicaJobSession",
 		decode: decodeReplicaJobSession,
 		uid:    func(s *ReplicaJobSession) string { return s.UID },
-	}, createdSince(since))
+	}, w.filter())
 }
 
 // entityQuery describes one query type of EM's query service.

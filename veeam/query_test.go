@@ -91,15 +91,26 @@ func TestFilterEncode(t *testing.T) {
 	}
 }
 
-func TestCreatedSinceRoundsDownToUTCSeconds(t *testing.T) {
-	since := time.Date(2025, 8, 15, 8, 0, 0, 999999999, time.FixedZone("CEST", 2*3600))
-	want := Filter{{"CreationTime", OpGreaterOrEqual, "2025-08-15T06:00:00Z"}}
-	got := createdSince(since)
-	if len(got) != 1 || got[0] != want[0] {
-		t.Errorf("createdSince = %v, want %v", got, want)
-	}
-	if got := createdSince(time.Time{}); got != nil {
-		t.Errorf("createdSince(zero) = %v, want no filter", got)
+func TestWindowFilterRoundsDownToUTCSeconds(t *testing.T) {
+	cest := time.FixedZone("CEST", 2*3600)
+	since := time.Date(2025, 8, 15, 8, 0, 0, 999999999, cest)
+	until := time.Date(2025, 8, 15, 9, 30, 5, 500e6, cest)
+	for _, tc := range []struct {
+		name   string
+		window Window
+		want   Filter
+	}{
+		{"open", Window{}, nil},
+		{"since", Window{Since: since}, Filter{{"CreationTime", OpGreaterOrEqual, "2025-08-15T06:00:00Z"}}},
+		{"until", Window{Until: until}, Filter{{"CreationTime", OpLess, "2025-08-15T07:30:05Z"}}},
+		{"both", Window{Since: since, Until: until}, Filter{
+			{"CreationTime", OpGreaterOrEqual, "2025-08-15T06:00:00Z"},
+			{"CreationTime", OpLess, "2025-08-15T07:30:05Z"},
+		}},
+	} {
+		if got := tc.window.filter(); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: filter = %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }
 
@@ -117,7 +128,7 @@ func TestQueryFollowsPaging(t *testing.T) {
 	}
 	c := newTestClient(t, f, func(cfg *Config) { cfg.PageSize = 2 })
 	since := time.Date(2025, 8, 15, 6, 0, 0, 500e6, time.UTC)
-	res, err := c.ReplicaTaskSessions(testContext(t), since)
+	res, err := c.ReplicaTaskSessions(testContext(t), Window{Since: since})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +212,7 @@ func TestQueryStopsEarly(t *testing.T) {
 			f := newFakeEM(t, false)
 			f.query = func(w http.ResponseWriter, r *http.Request) { writeXML(w, tc.page(pageParam(t, r))) }
 			c := newTestClient(t, f, nil)
-			res, err := c.ReplicaTaskSessions(testContext(t), time.Time{})
+			res, err := c.ReplicaTaskSessions(testContext(t), Window{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -221,7 +232,7 @@ func TestQueryPageLimit(t *testing.T) {
 	}
 	c := newTestClient(t, f, nil)
 	c.maxPages = 3
-	res, err := c.ReplicaTaskSessions(testContext(t), time.Time{})
+	res, err := c.ReplicaTaskSessions(testContext(t), Window{})
 	if err == nil || !strings.Contains(err.Error(), "1000000 pages, more than 3") {
 		t.Fatalf("err = %v, want the page limit", err)
 	}
@@ -244,7 +255,7 @@ func TestQueryDeduplicatesAcrossPages(t *testing.T) {
 		}
 	}
 	c := newTestClient(t, f, nil)
-	res, err := c.ReplicaTaskSessions(testContext(t), time.Time{})
+	res, err := c.ReplicaTaskSessions(testContext(t), Window{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +278,7 @@ func TestReplicaJobSessionsQuery(t *testing.T) {
 <PagingInfo PageNum="1" PageSize="1000" PagesCount="1"/></QueryResult>`)
 	}
 	c := newTestClient(t, f, nil)
-	res, err := c.ReplicaJobSessions(testContext(t), time.Date(2025, 6, 17, 0, 0, 0, 0, time.UTC))
+	res, err := c.ReplicaJobSessions(testContext(t), Window{Since: time.Date(2025, 6, 17, 0, 0, 0, 0, time.UTC)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,7 +324,7 @@ func TestQueryMergesConcurrentPagesInOrder(t *testing.T) {
 		writeXML(w, queryResult(page, 2, pagesCount, sessions...))
 	}
 	c := newTestClient(t, f, nil)
-	res, err := c.ReplicaTaskSessions(testContext(t), time.Time{})
+	res, err := c.ReplicaTaskSessions(testContext(t), Window{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -358,7 +369,7 @@ func TestQueryBoundsPagesInFlight(t *testing.T) {
 				writeXML(w, queryResult(page, 1, pagesCount, completed(fmt.Sprintf("p%d", page))))
 			}
 			c := newTestClient(t, f, func(cfg *Config) { cfg.MaxConcurrentPages = tc.configured })
-			res, err := c.ReplicaTaskSessions(testContext(t), time.Time{})
+			res, err := c.ReplicaTaskSessions(testContext(t), Window{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -395,7 +406,7 @@ func TestQueryPageErrorCancelsLaterPages(t *testing.T) {
 	}
 	c := newTestClient(t, f, nil)
 	began := time.Now()
-	res, err := c.ReplicaTaskSessions(testContext(t), time.Time{})
+	res, err := c.ReplicaTaskSessions(testContext(t), Window{})
 	if took := time.Since(began); took > 3*time.Second {
 		t.Errorf("took %v: the pages after the failing one were not cancelled", took)
 	}
@@ -434,7 +445,7 @@ func TestQueryReportsTheFirstFailingPageInOrder(t *testing.T) {
 		}
 	}
 	c := newTestClient(t, f, nil)
-	res, err := c.ReplicaTaskSessions(testContext(t), time.Time{})
+	res, err := c.ReplicaTaskSessions(testContext(t), Window{})
 	if err == nil || !strings.Contains(err.Error(), "page 2 broke") {
 		t.Fatalf("err = %v, want page 2's error", err)
 	}
@@ -461,7 +472,7 @@ func TestConcurrentPagesRejectedTogetherLogOnAgainOnce(t *testing.T) {
 		writeXML(w, queryResult(page, 1, pagesCount, completed(fmt.Sprintf("p%d", page))))
 	}
 	c := newTestClient(t, f, nil)
-	res, err := c.ReplicaTaskSessions(testContext(t), time.Time{})
+	res, err := c.ReplicaTaskSessions(testContext(t), Window{})
 	if err != nil {
 		t.Fatal(err)
 	}

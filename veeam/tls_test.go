@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/go-kit/log"
 )
@@ -47,7 +46,7 @@ func TestTLSTrust(t *testing.T) {
 				cfg.Logger = log.NewLogfmtLogger(&logs)
 				tc.adjust(cfg)
 			})
-			_, err := c.ReplicaTaskSessions(testContext(t), time.Time{})
+			_, err := c.ReplicaTaskSessions(testContext(t), Window{})
 			switch {
 			case tc.wantErr == "" && err != nil:
 				t.Fatalf("query: %v", err)
