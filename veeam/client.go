@@ -44,7 +44,11 @@ type Config struct {
 	// RootCAs, when set, is the only pool trusted; CAFile is then ignored.
 	RootCAs            *x509.CertPool
 	InsecureSkipVerify bool
-	PageSize           int // entities per query page; 1000 when 0
+	// ServerName, when set, is sent as TLS SNI and is the name EM's
+	// certificate must carry, for an EM reached by an address or alias that
+	// its certificate does not name.
+	ServerName string
+	PageSize   int // entities per query page; 1000 when 0
 	// MaxConcurrentPages bounds the pages of one query fetched at once once
 	// the first page has told how many there are; 4 when 0. A remote EM's
 	// latency then costs about a quarter of the pages' round trips.

@@ -30,6 +30,7 @@ func tlsConfig(cfg Config) (*tls.Config, error) {
 		MinVersion: tls.VersionTLS12,
 		// An explicit operator choice, warned about once by New.
 		InsecureSkipVerify: cfg.InsecureSkipVerify,
+		ServerName:         cfg.ServerName,
 	}
 	switch {
 	case cfg.RootCAs != nil:

@@ -96,3 +96,28 @@ func TestTLSConfigFloor(t *testing.T) {
 		t.Errorf("transport lacks proxy support, timeouts or connection reuse: %+v", transport)
 	}
 }
+
+// The test server's certificate names example.com and 127.0.0.1, so a
+// ServerName override decides which name the handshake checks.
+func TestTLSServerName(t *testing.T) {
+	f := newFakeEM(t, true)
+	f.query = onePage
+	for _, tc := range []struct {
+		serverName string
+		wantErr    string // empty: the query must succeed
+	}{
+		{serverName: "example.com"},
+		{serverName: "em-east.corp.local", wantErr: "em-east.corp.local"},
+	} {
+		t.Run(tc.serverName, func(t *testing.T) {
+			c := newTestClient(t, f, func(cfg *Config) { cfg.ServerName = tc.serverName })
+			_, err := c.ReplicaTaskSessions(testContext(t), Window{})
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("query: %v", err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Fatalf("err = %v, want a certificate error naming %q", err, tc.wantErr)
+			}
+		})
+	}
+}
