@@ -167,10 +167,14 @@ func formatSince(t time.Time) string {
 }
 
 // joinErrors keeps a failed refresh to one readable line even when both
-// queries failed.
+// queries failed. When they failed for the same reason, as they do when EM
+// is down or refuses the logon, the reason is said once.
 func joinErrors(taskErr, jobErr error) error {
 	switch {
 	case taskErr != nil && jobErr != nil:
+		if cause := errors.Unwrap(taskErr); cause != nil && errors.Unwrap(jobErr) != nil && cause.Error() == errors.Unwrap(jobErr).Error() {
+			return fmt.Errorf("fetch replica task and job sessions: %w", cause)
+		}
 		return fmt.Errorf("%w; %w", taskErr, jobErr)
 	case taskErr != nil:
 		return taskErr

@@ -117,6 +117,24 @@ func TestBothQueriesFailing(t *testing.T) {
 	}
 }
 
+// TestSameCauseSaidOnce checks that a cause both queries share, such as a
+// refused logon, appears once in the error and the log line.
+func TestSameCauseSaidOnce(t *testing.T) {
+	f := newFixture(t)
+	refused := &veeam.AuthError{Message: "Login failed"}
+	f.src.failWith(refused, refused)
+	err := f.c.Refresh(context.Background())
+	if !errors.Is(err, refused) {
+		t.Fatalf("Refresh returned %v, want the shared cause", err)
+	}
+	if n := strings.Count(err.Error(), refused.Error()); n != 1 {
+		t.Errorf("the cause appears %d times in %q, want once", n, err)
+	}
+	if !strings.Contains(err.Error(), "task and job sessions") {
+		t.Errorf("%q does not say that both queries failed", err)
+	}
+}
+
 func TestConcurrentRefreshesShareOne(t *testing.T) {
 	f := newFixture(t)
 	f.src.set(statesAndResults())
