@@ -205,6 +205,8 @@ const (
 	taskUID = iota
 	taskName
 	taskVMDisplayName
+	taskBackupServer
+	taskJobSession
 	taskJobSessionUID
 	taskCreationTime
 	taskEndTime
@@ -212,23 +214,35 @@ const (
 	taskResult
 	taskReason
 	taskTotalSize
-	taskBackupServer
-	taskJobSession
+	taskVMUID // backup task sessions only
 )
 
-var taskSchema = &entitySchema{
-	attrs:    []string{"UID", "Name", "VmDisplayName"},
-	children: []string{"JobSessionUid", "CreationTimeUTC", "EndTimeUTC", "State", "Result", "Reason", "TotalSize"},
-	upLinks:  []string{"BackupServerReference", "ReplicaJobSessionReference"},
-}
+// Replica and backup task sessions differ only in the type of the link to
+// their job session and in VmUid, which backup task sessions add after the
+// shared children, so the shared fields keep their numbers in both.
+var (
+	replicaTaskSchema = &entitySchema{
+		attrs:    []string{"UID", "Name", "VmDisplayName"},
+		upLinks:  []string{"BackupServerReference", "ReplicaJobSessionReference"},
+		children: []string{"JobSessionUid", "CreationTimeUTC", "EndTimeUTC", "State", "Result", "Reason", "TotalSize"},
+	}
+	backupTaskSchema = &entitySchema{
+		attrs:    []string{"UID", "Name", "VmDisplayName"},
+		upLinks:  []string{"BackupServerReference", "BackupJobSessionReference"},
+		children: []string{"JobSessionUid", "CreationTimeUTC", "EndTimeUTC", "State", "Result", "Reason", "TotalSize", "VmUid"},
+	}
+)
 
-var decodeReplicaTaskSession = entityDecoder[ReplicaTaskSession]{schema: taskSchema, build: buildReplicaTaskSession}
+var (
+	decodeReplicaTaskSession = entityDecoder[ReplicaTaskSession]{schema: replicaTaskSchema, build: buildTaskSession}
+	decodeBackupTaskSession  = entityDecoder[BackupTaskSession]{schema: backupTaskSchema, build: buildBackupTaskSession}
+)
 
-// buildReplicaTaskSession maps the fields to a ReplicaTaskSession; ok is
-// false when a required field is missing or a present field cannot be
-// parsed. The session's own names share one allocation; the names it
-// shares with other sessions are interned.
-func buildReplicaTaskSession(e *rawEntity, strs *interner) (s ReplicaTaskSession, ok bool) {
+// buildTaskSession maps the fields shared by replica and backup task
+// sessions; ok is false when a required field is missing or a present field
+// cannot be parsed. The session's own names share one allocation; the names
+// it shares with other sessions are interned.
+func buildTaskSession(e *rawEntity, strs *interner) (s ReplicaTaskSession, ok bool) {
 	own := e.ownStrings(taskUID, taskName, taskVMDisplayName)
 	s = ReplicaTaskSession{
 		UID:              own[0],
@@ -248,10 +262,19 @@ func buildReplicaTaskSession(e *rawEntity, strs *interner) (s ReplicaTaskSession
 	return s, s.UID != "" && fields.ok()
 }
 
+// buildBackupTaskSession is buildTaskSession plus VmUid, which is optional:
+// the exporter does not rely on it.
+func buildBackupTaskSession(e *rawEntity, strs *interner) (BackupTaskSession, bool) {
+	s, ok := buildTaskSession(e, strs)
+	return BackupTaskSession{ReplicaTaskSession: s, VMUID: string(e.trimmed(taskVMUID))}, ok
+}
+
 // The fields of a job session the exporter reads, in schema order.
 const (
 	jobUID = iota
 	jobName
+	jobBackupServer
+	jobJobReference
 	jobJobUID
 	jobJobName
 	jobJobType
@@ -261,22 +284,25 @@ const (
 	jobResult
 	jobProgress
 	jobIsRetry
-	jobBackupServer
-	jobJobReference
 )
 
+// jobSchema serves replica and backup job sessions alike: EM gives them
+// the same fields and links.
 var jobSchema = &entitySchema{
 	attrs:    []string{"UID", "Name"},
-	children: []string{"JobUid", "JobName", "JobType", "CreationTimeUTC", "EndTimeUTC", "State", "Result", "Progress", "IsRetry"},
 	upLinks:  []string{"BackupServerReference", "JobReference"},
+	children: []string{"JobUid", "JobName", "JobType", "CreationTimeUTC", "EndTimeUTC", "State", "Result", "Progress", "IsRetry"},
 }
 
-var decodeReplicaJobSession = entityDecoder[ReplicaJobSession]{schema: jobSchema, build: buildReplicaJobSession}
+var (
+	decodeReplicaJobSession = entityDecoder[ReplicaJobSession]{schema: jobSchema, build: buildJobSession}
+	decodeBackupJobSession  = entityDecoder[BackupJobSession]{schema: jobSchema, build: buildBackupJobSession}
+)
 
-// buildReplicaJobSession maps the fields to a ReplicaJobSession; ok is
-// false when a required field is missing or a present field cannot be
+// buildJobSession maps the fields of a replica or backup job session; ok
+// is false when a required field is missing or a present field cannot be
 // parsed.
-func buildReplicaJobSession(e *rawEntity, strs *interner) (s ReplicaJobSession, ok bool) {
+func buildJobSession(e *rawEntity, strs *interner) (s ReplicaJobSession, ok bool) {
 	own := e.ownStrings(jobUID, jobName, -1)
 	s = ReplicaJobSession{
 		UID:              own[0],
@@ -297,6 +323,12 @@ func buildReplicaJobSession(e *rawEntity, strs *interner) (s ReplicaJobSession, 
 	s.Progress = int(fields.numberBytes(e.trimmed(jobProgress)))
 	s.IsRetry = fields.flag(string(e.trimmed(jobIsRetry)))
 	return s, s.UID != "" && fields.ok()
+}
+
+// buildBackupJobSession is buildJobSession under the backup type.
+func buildBackupJobSession(e *rawEntity, strs *interner) (BackupJobSession, bool) {
+	s, ok := buildJobSession(e, strs)
+	return BackupJobSession{ReplicaJobSession: s}, ok
 }
 
 // fieldParser parses an entity's text fields, trimmed of white space, and

@@ -85,3 +85,17 @@ func BenchmarkDecodeJobPage(b *testing.B) {
 		return err
 	})
 }
+
+// BenchmarkDecodeBackupTaskPage decodes backup task sessions through the
+// path replica task sessions take, plus VmUid.
+func BenchmarkDecodeBackupTaskPage(b *testing.B) {
+	page := scalePage(b, "BackupTaskSession")
+	p, err := decodePage(bytes.NewReader(page), "BackupTaskSession", decodeBackupTaskSession)
+	if err != nil || len(p.items) != 1000 {
+		b.Fatalf("%d sessions, %v", len(p.items), err)
+	}
+	benchmarkDecode(b, page, len(p.items), func(page []byte) error {
+		_, err := decodePage(bytes.NewReader(page), "BackupTaskSession", decodeBackupTaskSession)
+		return err
+	})
+}

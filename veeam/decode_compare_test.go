@@ -85,27 +85,43 @@ func compareDecoders[T any](t *testing.T, doc []byte, typ string, fast entityDec
 	}
 }
 
+// queryTypes are the query types the client decodes.
+var queryTypes = [...]string{"ReplicaTaskSession", "ReplicaJobSession", "BackupTaskSession", "BackupJobSession"}
+
+// compareQueryType is compareDecoders with the two decoders of typ.
+func compareQueryType(t *testing.T, doc []byte, typ string, lenient bool) {
+	t.Helper()
+	switch typ {
+	case "ReplicaTaskSession":
+		compareDecoders(t, doc, typ, decodeReplicaTaskSession, refDecodeReplicaTaskSession, lenient)
+	case "ReplicaJobSession":
+		compareDecoders(t, doc, typ, decodeReplicaJobSession, refDecodeReplicaJobSession, lenient)
+	case "BackupTaskSession":
+		compareDecoders(t, doc, typ, decodeBackupTaskSession, refDecodeBackupTaskSession, lenient)
+	case "BackupJobSession":
+		compareDecoders(t, doc, typ, decodeBackupJobSession, refDecodeBackupJobSession, lenient)
+	default:
+		t.Fatalf("no decoders for query type %s", typ)
+	}
+}
+
 func TestDecoderMatchesEncodingXMLOnSimulatorPages(t *testing.T) {
-	var hardNames, padded bool
-	for _, typ := range []string{"ReplicaTaskSession", "ReplicaJobSession"} {
+	for _, typ := range queryTypes {
 		pages := simulatorPages(t, emsim.TestTopology(), typ, 25, 0)
 		if len(pages) < 2 {
 			t.Fatalf("%s: %d pages, want several", typ, len(pages))
 		}
+		var hardNames, padded bool
 		for i, page := range pages {
 			hardNames = hardNames || bytes.Contains(page, []byte("&quot;")) || bytes.Contains(page, []byte("&amp;"))
 			padded = padded || bytes.Contains(page, []byte("> "))
 			t.Run(fmt.Sprintf("%s page %d", typ, i+1), func(t *testing.T) {
-				if typ == "ReplicaTaskSession" {
-					compareDecoders(t, page, typ, decodeReplicaTaskSession, refDecodeReplicaTaskSession, false)
-				} else {
-					compareDecoders(t, page, typ, decodeReplicaJobSession, refDecodeReplicaJobSession, false)
-				}
+				compareQueryType(t, page, typ, false)
 			})
 		}
-	}
-	if !hardNames || !padded {
-		t.Errorf("the pages lack escaped names (%v) or padded values (%v): the comparison proves less than it should", hardNames, padded)
+		if !hardNames || !padded {
+			t.Errorf("%s: the pages lack escaped names (%v) or padded values (%v): the comparison proves less than it should", typ, hardNames, padded)
+		}
 	}
 }
 
@@ -148,16 +164,26 @@ func replaceIn(t *testing.T, s, old, replacement string) string {
 }
 
 // FuzzDecodeAgainstReference checks that the scanner decodes whatever
-// encoding/xml accepts, to the same sessions.
+// encoding/xml accepts, to the same sessions. Every input is decoded as
+// replica task sessions, which covers the document as a whole, and as each
+// other type whose element name it contains: without it, that type's
+// decoders would see the same document and no entity.
 func FuzzDecodeAgainstReference(f *testing.F) {
-	for _, page := range simulatorPages(f, emsim.TestTopology(), "ReplicaTaskSession", 3, 4) {
-		f.Add(page)
+	for _, typ := range []string{"ReplicaTaskSession", "BackupTaskSession", "BackupJobSession"} {
+		for _, page := range simulatorPages(f, emsim.TestTopology(), typ, 3, 4) {
+			f.Add(page)
+		}
 	}
+	f.Add([]byte(wrapQueryResult(backupTaskSessionXML)))
 	f.Add([]byte(wrapQueryResult(seedTaskSession)))
 	f.Add([]byte(`<v:QueryResult xmlns:v="http://www.veeam.com/ent/v1.0"><v:ReplicaTaskSession UID="a"><![CDATA[x]]></v:ReplicaTaskSession></v:QueryResult>`))
 	f.Add([]byte(`<!0"0"> <QueryResult xmlns="http://www.veeam.com/ent/v1.0"A=""></QueryResult>`))
 	f.Fuzz(func(t *testing.T, doc []byte) {
-		compareDecoders(t, doc, "ReplicaTaskSession", decodeReplicaTaskSession, refDecodeReplicaTaskSession, true)
+		for _, typ := range queryTypes {
+			if typ == "ReplicaTaskSession" || bytes.Contains(doc, []byte(typ)) {
+				compareQueryType(t, doc, typ, true)
+			}
+		}
 	})
 }
 

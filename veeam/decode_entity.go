@@ -7,10 +7,11 @@ import (
 )
 
 // entitySchema names what the exporter reads of one entity type: attributes
-// of the entity's element, text of its child elements, and the Name of its
-// Links' Rel="Up" links by Type. Fields are numbered in that order.
+// of the entity's element, the Name of its Links' Rel="Up" links by Type,
+// and text of its child elements. Fields are numbered in that order, so a
+// schema that adds children to another keeps the other's field numbers.
 type entitySchema struct {
-	attrs, children, upLinks []string
+	attrs, upLinks, children []string
 }
 
 func (sc *entitySchema) size() int { return len(sc.attrs) + len(sc.children) + len(sc.upLinks) }
@@ -64,7 +65,7 @@ func (e *rawEntity) read(s *xmlScanner, start markup) error {
 		return err
 	}
 	base := s.depth()
-	childField := len(sc.attrs)
+	childField := len(sc.attrs) + len(sc.upLinks)
 	field, inLinks := -1, false
 	for {
 		text, err := s.text()
@@ -161,7 +162,7 @@ func (e *rawEntity) readLink(tag []byte) error {
 	if i < 0 {
 		return e.checkEscapes(name)
 	}
-	f := len(e.schema.attrs) + len(e.schema.children) + i
+	f := len(e.schema.attrs) + i
 	if e.fields[f].set {
 		return e.checkEscapes(name)
 	}

@@ -146,20 +146,36 @@ func refDecodeReplicaTaskSession(d *xml.Decoder, start *xml.StartElement) (Repli
 	if err := d.DecodeElement(&x, start); err != nil {
 		return ReplicaTaskSession{}, false, err
 	}
-	s, ok := x.session()
+	s, ok := x.session("ReplicaJobSessionReference")
 	return s, ok, nil
 }
 
-// session maps the XML to a ReplicaTaskSession; ok is false when a required
-// field is missing or a present field cannot be parsed.
-func (x *xmlReplicaTaskSession) session() (s ReplicaTaskSession, ok bool) {
+// xmlBackupTaskSession is a replica task session plus VmUid.
+type xmlBackupTaskSession struct {
+	xmlReplicaTaskSession
+	VMUID string `xml:"VmUid"`
+}
+
+func refDecodeBackupTaskSession(d *xml.Decoder, start *xml.StartElement) (BackupTaskSession, bool, error) {
+	var x xmlBackupTaskSession
+	if err := d.DecodeElement(&x, start); err != nil {
+		return BackupTaskSession{}, false, err
+	}
+	s, ok := x.session("BackupJobSessionReference")
+	return BackupTaskSession{ReplicaTaskSession: s, VMUID: strings.TrimSpace(x.VMUID)}, ok, nil
+}
+
+// session maps the XML to a ReplicaTaskSession whose job session link has
+// type jobSessionRef; ok is false when a required field is missing or a
+// present field cannot be parsed.
+func (x *xmlReplicaTaskSession) session(jobSessionRef string) (s ReplicaTaskSession, ok bool) {
 	s = ReplicaTaskSession{
 		UID:              strings.TrimSpace(x.UID),
 		Name:             strings.TrimSpace(x.Name),
 		VMDisplayName:    strings.TrimSpace(x.VMDisplayName),
 		BackupServerName: upLinkName(x.Links, "BackupServerReference"),
 		JobSessionUID:    strings.TrimSpace(x.JobSessionUID),
-		JobSessionName:   upLinkName(x.Links, "ReplicaJobSessionReference"),
+		JobSessionName:   upLinkName(x.Links, jobSessionRef),
 		Reason:           strings.TrimSpace(x.Reason),
 	}
 	var fields fieldParser
@@ -193,6 +209,11 @@ func refDecodeReplicaJobSession(d *xml.Decoder, start *xml.StartElement) (Replic
 	}
 	s, ok := x.session()
 	return s, ok, nil
+}
+
+func refDecodeBackupJobSession(d *xml.Decoder, start *xml.StartElement) (BackupJobSession, bool, error) {
+	s, ok, err := refDecodeReplicaJobSession(d, start)
+	return BackupJobSession{ReplicaJobSession: s}, ok, err
 }
 
 // session maps the XML to a ReplicaJobSession; ok is false when a required

@@ -131,6 +131,28 @@ func (c *Client) ReplicaJobSessions(ctx context.Context, w Window) (QueryResult[
 	}, w.filter())
 }
 
+// BackupTaskSessions returns the task sessions of backup jobs of every type
+// (backup, backup copy...) created within w, oldest first. On error the
+// result still counts the pages and bytes read before it.
+func (c *Client) BackupTaskSessions(ctx context.Context, w Window) (QueryResult[BackupTaskSession], error) {
+	return runQuery(ctx, c, entityQuery[BackupTaskSession]{
+		typ:    "BackupTaskSession",
+		decode: decodeBackupTaskSession,
+		uid:    func(s *BackupTaskSession) string { return s.UID },
+	}, w.filter())
+}
+
+// BackupJobSessions returns the sessions of backup jobs of every type
+// created within w, oldest first. On error the result still counts the
+// pages and bytes read before it.
+func (c *Client) BackupJobSessions(ctx context.Context, w Window) (QueryResult[BackupJobSession], error) {
+	return runQuery(ctx, c, entityQuery[BackupJobSession]{
+		typ:    "BackupJobSession",
+		decode: decodeBackupJobSession,
+		uid:    func(s *BackupJobSession) string { return s.UID },
+	}, w.filter())
+}
+
 // entityQuery describes one query type of EM's query service.
 type entityQuery[T any] struct {
 	typ    string // query type, also the name of each entity's element

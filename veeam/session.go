@@ -134,7 +134,8 @@ type ReplicaTaskSession struct {
 	BackupServerName string
 	JobSessionUID    string
 	// JobSessionName is the Name of the Rel="Up" ReplicaJobSessionReference
-	// link: "<job>@<timestamp>" in current versions, "<job>" in old ones.
+	// link (BackupJobSessionReference for a backup task session):
+	// "<job>@<timestamp>" in current versions, "<job>" in old ones.
 	JobSessionName string
 	CreationTime   time.Time
 	EndTime        time.Time // zero while the session runs
@@ -169,6 +170,26 @@ type ReplicaJobSession struct {
 // Completed reports whether the job session has finished with a result.
 func (s *ReplicaJobSession) Completed() bool {
 	return s.State == JobStateStopped && s.Result != ResultNone && !s.EndTime.IsZero()
+}
+
+// BackupTaskSession is one VM's part of a backup or backup copy job
+// session, as returned by the query type BackupTaskSession with
+// format=Entities. EM gives it the fields of a replica task session, its
+// UID and JobSessionUID naming backup sessions, plus the VM's UID. The
+// embedded ReplicaTaskSession carries those fields, so code written for
+// replica task sessions serves backup ones as well.
+type BackupTaskSession struct {
+	ReplicaTaskSession
+	VMUID string // VmUid, e.g. urn:VMware:Vm:{vCenter guid}.vm-1042
+}
+
+// BackupJobSession is one run of a backup job of any type, as returned by
+// the query type BackupJobSession with format=Entities. EM gives it the
+// fields of a replica job session, which the embedded ReplicaJobSession
+// carries. JobType is kept as EM writes it, only trimmed: Backup,
+// BackupCopy, or any other type EM knows.
+type BackupJobSession struct {
+	ReplicaJobSession
 }
 
 // QueryResult is what one paged query returned, with what it cost.
