@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
@@ -57,12 +58,18 @@ func main() {
 		logLevel      = kingpin.Flag("log.level", "Only log messages with the given severity or above.").Default("info").Enum("debug", "info", "warn", "error")
 		logFormat     = kingpin.Flag("log.format", "Output format of log messages.").Default("logfmt").Enum("logfmt", "json")
 		demo          = kingpin.Flag("demo", "Run against a built-in Enterprise Manager simulator with generated data, instead of a real server.").Bool()
+		configFile    = kingpin.Flag("config.file", "YAML file of auth modules for /probe?target=<EM URL>&auth_module=<name>; reloaded on SIGHUP and POST /-/reload.").String()
+		configCheck   = kingpin.Flag("config.check", "Check --config.file, print OK or the error, and exit 0 or 1 without serving.").Bool()
+		probeIdle     = kingpin.Flag("probe.target-idle-timeout", "How long a /probe target keeps its EM session and state without being probed.").Default("1h").Duration()
 		soakClock     = addSoakClockFlag(kingpin.CommandLine)
 	)
 	addEnvars(kingpin.CommandLine)
 	kingpin.Version(version.Print(exporterName))
 	kingpin.HelpFlag.Short('h')
 	kingpin.Parse()
+	if *configCheck {
+		os.Exit(checkConfig(*configFile, os.Stdout, os.Stderr))
+	}
 
 	bareLogger := newBareLogger(*logFormat)
 	// The filter goes under With so that "caller" names the line that logged.
@@ -70,46 +77,49 @@ func main() {
 	level.Info(logger).Log("msg", "Starting "+exporterName, "version", version.Info())
 	level.Info(logger).Log("msg", "Build context", "build_context", version.BuildContext())
 
-	clientConfig := veeam.Config{
-		URL:                *emURL,
-		Username:           *username,
-		CAFile:             *caFile,
-		InsecureSkipVerify: *insecure,
-		PageSize:           *pageSize,
-		MaxBodyBytes:       *maxBody,
-		Logger:             log.With(logger, "component", "veeam"),
-	}
-	if *passwordFile != "" {
-		clientConfig.Password = veeam.PasswordFile(*passwordFile)
-	} else {
-		clientConfig.Password = veeam.PasswordEnv(passwordEnv)
-	}
-	if *demo {
-		sim, err := startDemo(&clientConfig, log.With(logger, "component", "demo"))
+	clock := soakClock.now(logger)
+	// Single-target mode serves EM's metrics on /metrics; with a
+	// configuration file, /probe serves any number of EM servers.
+	var single *singleTarget
+	if *demo || *emURL != "" {
+		var err error
+		single, err = newSingleTarget(singleTargetConfig{
+			url: *emURL, username: *username, passwordFile: *passwordFile, caFile: *caFile, insecure: *insecure,
+			pageSize: *pageSize, maxBody: *maxBody, lookback: *lookback, overlap: *overlap, demo: *demo,
+		}, clock, logger)
 		if err != nil {
-			level.Error(logger).Log("msg", "Cannot start the demo simulator", "err", err)
+			level.Error(logger).Log("msg", "Cannot set up Enterprise Manager", "err", err)
 			os.Exit(1)
 		}
-		defer sim.Close()
-	}
-	if clientConfig.URL == "" || clientConfig.Username == "" {
-		level.Error(logger).Log("msg", "--veeam.url and --veeam.username are required (or --demo)")
+		defer single.closeDemo()
+	} else if *configFile == "" {
+		level.Error(logger).Log("msg", "--veeam.url and --veeam.username are required (or --demo, or --config.file for /probe)")
 		os.Exit(1)
 	}
-	clock := soakClock.now(logger)
-	clientConfig.Now = clock
-	client, err := veeam.New(clientConfig)
-	if err != nil {
-		level.Error(logger).Log("msg", "Invalid Enterprise Manager configuration", "err", err)
-		os.Exit(1)
+	handlerOptions := collector.HandlerOptions{
+		Timeout:       *timeout,
+		TimeoutOffset: *timeoutOffset,
+		Logger:        log.With(logger, "component", "handler"),
+		ErrorLog:      promhttpLogger{level.Error(logger)},
+	}
+	var probes *probeMode
+	if *configFile != "" {
+		var err error
+		probes, err = newProbeMode(*configFile, collector.ProbeOptions{
+			Client: func(cfg *veeam.Config) {
+				cfg.PageSize, cfg.MaxBodyBytes, cfg.Now = *pageSize, *maxBody, clock
+			},
+			Collector:   collector.Options{Lookback: *lookback, Overlap: *overlap, Now: clock},
+			Handler:     handlerOptions,
+			IdleTimeout: *probeIdle,
+			Logger:      logger,
+		}, log.With(logger, "component", "config"))
+		if err != nil {
+			level.Error(logger).Log("msg", "Cannot load the configuration file", "err", err)
+			os.Exit(1)
+		}
 	}
 
-	replicas := collector.New(client, collector.Options{
-		Lookback: *lookback,
-		Overlap:  *overlap,
-		Now:      clock,
-		Logger:   log.With(logger, "component", "collector"),
-	})
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(
 		versioncollector.NewCollector(exporterName),
@@ -118,17 +128,20 @@ func main() {
 	)
 
 	mux := http.NewServeMux()
-	mux.Handle(*metricsPath, collector.NewHandler(replicas, registry, collector.HandlerOptions{
-		Timeout:       *timeout,
-		TimeoutOffset: *timeoutOffset,
-		Logger:        log.With(logger, "component", "handler"),
-		ErrorLog:      promhttpLogger{level.Error(logger)},
-	}))
+	if probes != nil {
+		probes.register(mux, registry)
+	}
+	if single != nil {
+		mux.Handle(*metricsPath, collector.NewHandler(single.replicas, registry, handlerOptions))
+	} else {
+		mux.Handle(*metricsPath, promhttp.HandlerFor(registry, promhttp.HandlerOpts{ErrorLog: handlerOptions.ErrorLog}))
+	}
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "Healthy")
 	})
 	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) {
-		if !replicas.Ready() {
+		// In probe-only mode, the configuration loaded at start is enough.
+		if single != nil && !single.replicas.Ready() {
 			http.Error(w, "Not ready: no successful refresh from Enterprise Manager yet", http.StatusServiceUnavailable)
 			return
 		}
@@ -154,6 +167,10 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	stopReloads := func() {}
+	if probes != nil {
+		stopReloads = probes.reloadOnHangup()
+	}
 	// Refreshes run detached from the scrape that starts them, so cancelling
 	// this context releases the scrapes waiting for a refresh, not the
 	// refresh's own calls to EM.
@@ -181,9 +198,13 @@ func main() {
 	// A second signal now ends the process at once.
 	stop()
 	shutdownServer(server, cancelRequests, *shutdownGrace, logger)
-	// No refresh may log on again once the session is logged off.
-	replicas.Close()
-	logOff(client, logger)
+	stopReloads()
+	if single != nil {
+		single.close(logger)
+	}
+	if probes != nil {
+		probes.close()
+	}
 	if exitCode != 0 {
 		os.Exit(exitCode)
 	}
@@ -199,41 +220,4 @@ func addEnvars(app *kingpin.Application) {
 		name := strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(f.Name))
 		app.GetFlag(f.Name).Envar(envPrefix + name)
 	}
-}
-
-// newBareLogger has no timestamp or caller: exporter-toolkit's slog bridge
-// adds its own caller, and main adds both for its logs.
-func newBareLogger(format string) log.Logger {
-	w := log.NewSyncWriter(os.Stderr)
-	if format == "json" {
-		return log.NewJSONLogger(w)
-	}
-	return log.NewLogfmtLogger(w)
-}
-
-func levelOption(name string) level.Option {
-	switch name {
-	case "debug":
-		return level.AllowDebug()
-	case "warn":
-		return level.AllowWarn()
-	case "error":
-		return level.AllowError()
-	}
-	return level.AllowInfo()
-}
-
-func slogLevel(name string) slog.Level {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(name)); err != nil {
-		return slog.LevelInfo
-	}
-	return l
-}
-
-// promhttpLogger sends promhttp's errors to the application logger.
-type promhttpLogger struct{ logger log.Logger }
-
-func (l promhttpLogger) Println(v ...any) {
-	l.logger.Log("msg", "Error serving metrics", "err", fmt.Sprint(v...))
 }

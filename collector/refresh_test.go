@@ -233,7 +233,7 @@ func TestRefreshBoundedByStarterDeadline(t *testing.T) {
 	if elapsed := time.Since(began); elapsed > 2*time.Second {
 		t.Errorf("Refresh returned after %v, want about the 50ms deadline", elapsed)
 	}
-	if err == nil || !strings.Contains(err.Error(), "fetch replica task sessions") || !errors.Is(err, context.DeadlineExceeded) {
+	if err == nil || !strings.Contains(err.Error(), "fetch replica task") || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Refresh returned %v, want the refresh's own timeout", err)
 	}
 	expectSeries(t, f.c, "veeam_em_refresh_failures_total", map[string]float64{"": 1})

@@ -29,6 +29,9 @@ type AuthModule struct {
 	Username     string
 	PasswordFile string // absolute, or relative to the working directory once resolved
 	TLS          TLSConfig
+	// Targets are the EM base URLs, normalized by NormalizeTarget, that the
+	// module may log on to; empty allows any target.
+	Targets []string
 }
 
 // TLSConfig says which certificate an EM server must present.
@@ -63,6 +66,7 @@ type fileAuthModule struct {
 	Password     *string       `yaml:"password"`
 	PasswordFile string        `yaml:"password_file"`
 	TLS          fileTLSConfig `yaml:"tls"`
+	Targets      []string      `yaml:"targets"`
 }
 
 type fileTLSConfig struct {
@@ -141,6 +145,11 @@ func (m fileAuthModule) resolve(name, dir string) (AuthModule, error) {
 			ServerName:         m.TLS.ServerName,
 		},
 	}
+	targets, err := resolveTargets(m.Targets)
+	if err != nil {
+		return fail("targets", "%v", err)
+	}
+	module.Targets = targets
 	if m.TLS.CAFile != "" {
 		module.TLS.CAFile = resolvePath(dir, m.TLS.CAFile)
 		if err := checkCAFile(module.TLS.CAFile); err != nil {
