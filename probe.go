@@ -35,7 +35,13 @@ func newProbeMode(path string, opts collector.ProbeOptions, logger log.Logger) (
 func (m *probeMode) register(mux *http.ServeMux, registry *prometheus.Registry) {
 	mux.Handle("/probe", m.prober)
 	mux.HandleFunc("/-/reload", m.reloadHandler)
-	registry.MustRegister(config.NewReloadCollector(m.reloader))
+	registry.MustRegister(
+		config.NewReloadCollector(m.reloader),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "veeam_em_exporter_probe_targets",
+			Help: "Enterprise Manager targets of /probe that hold an EM session and state now; a target not probed for --probe.target-idle-timeout is forgotten.",
+		}, func() float64 { return float64(m.prober.Targets()) }),
+	)
 }
 
 // close retires every target, logging each off from EM. Call it once the

@@ -195,6 +195,9 @@ func TestProbeTwoEnterpriseManagers(t *testing.T) {
 	if _, ok := eastFamilies["process_cpu_seconds_total"]; ok {
 		t.Error("a probe serves the exporter's process metrics")
 	}
+	if _, families := exp.scrape(); gaugeValue(families, "veeam_em_exporter_probe_targets") != 2 {
+		t.Errorf("veeam_em_exporter_probe_targets = %v after probing two EMs, want 2", gaugeValue(families, "veeam_em_exporter_probe_targets"))
+	}
 
 	t.Run("refused probes", func(t *testing.T) {
 		for _, tc := range []struct {
