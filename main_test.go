@@ -232,13 +232,19 @@ func labelValues(families map[string]*dto.MetricFamily, metric, label string) ma
 // custom CA and checks the contract a user sees: metrics, logon reuse,
 // re-logon after expiry, failures served as veeam_em_up 0, and logoff at
 // SIGTERM.
-func TestEndToEnd(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the binary")
-	}
-	clock := emsim.NewManualClock(time.Now().UTC())
+// simulatedEM is a simulator over HTTPS and the files the exporter needs to
+// reach it: its CA and the right password, in a temporary directory.
+type simulatedEM struct {
+	*emsim.Running
+	dir, caFile, passwordFile string
+}
+
+// startSimulatedEM starts a TestTopology simulator on clock, closed when the
+// test ends.
+func startSimulatedEM(t *testing.T, seed int64, clock emsim.Clock) *simulatedEM {
+	t.Helper()
 	sim, err := emsim.Start(emsim.Config{
-		Seed:     7,
+		Seed:     seed,
 		Username: e2eUser,
 		Password: e2ePassword,
 		Clock:    clock,
@@ -247,25 +253,41 @@ func TestEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sim.Close()
-
-	dir := t.TempDir()
-	caFile := filepath.Join(dir, "ca.pem")
-	passwordFile := filepath.Join(dir, "password")
-	if err := os.WriteFile(caFile, sim.CertPEM, 0o600); err != nil {
+	t.Cleanup(sim.Close)
+	em := &simulatedEM{Running: sim, dir: t.TempDir()}
+	em.caFile = filepath.Join(em.dir, "em-ca.pem")
+	em.passwordFile = filepath.Join(em.dir, "password")
+	if err := os.WriteFile(em.caFile, sim.CertPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(passwordFile, []byte(e2ePassword+"\n"), 0o600); err != nil {
+	em.writePassword(t, e2ePassword)
+	return em
+}
+
+func (em *simulatedEM) writePassword(t *testing.T, password string) {
+	t.Helper()
+	if err := os.WriteFile(em.passwordFile, []byte(password+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
 
-	exp := startExporter(t, buildBinary(t),
-		"--veeam.url="+sim.URL,
-		"--veeam.username="+e2eUser,
-		"--veeam.password-file="+passwordFile,
-		"--veeam.ca-file="+caFile,
-		"--veeam.page-size=7",
-	)
+// flags point the exporter at em.
+func (em *simulatedEM) flags() []string {
+	return []string{
+		"--veeam.url=" + em.URL,
+		"--veeam.username=" + e2eUser,
+		"--veeam.password-file=" + em.passwordFile,
+		"--veeam.ca-file=" + em.caFile,
+	}
+}
+
+func TestEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	clock := emsim.NewManualClock(time.Now().UTC())
+	sim := startSimulatedEM(t, 7, clock)
+	exp := startExporter(t, buildBinary(t), append(sim.flags(), "--veeam.page-size=7")...)
 
 	body, families := exp.scrape()
 	if got := gaugeValue(families, "veeam_em_up"); got != 1 {

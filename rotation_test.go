@@ -1,8 +1,6 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -18,32 +16,9 @@ func TestPasswordRotationEndsLogonBackoff(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	sim, err := emsim.Start(emsim.Config{
-		Seed:     5,
-		Username: e2eUser,
-		Password: e2ePassword,
-		Clock:    emsim.NewManualClock(time.Now().UTC()),
-		Topology: emsim.TestTopology(),
-	}, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
-	dir := t.TempDir()
-	caFile := filepath.Join(dir, "ca.pem")
-	passwordFile := filepath.Join(dir, "password")
-	if err := os.WriteFile(caFile, sim.CertPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(passwordFile, []byte("last-quarter's-password\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	exp := startExporter(t, buildBinary(t),
-		"--veeam.url="+sim.URL,
-		"--veeam.username="+e2eUser,
-		"--veeam.password-file="+passwordFile,
-		"--veeam.ca-file="+caFile,
-	)
+	sim := startSimulatedEM(t, 5, emsim.NewManualClock(time.Now().UTC()))
+	sim.writePassword(t, "last-quarter's-password")
+	exp := startExporter(t, buildBinary(t), sim.flags()...)
 
 	for i := range 5 {
 		body, families := exp.scrape()
@@ -58,9 +33,7 @@ func TestPasswordRotationEndsLogonBackoff(t *testing.T) {
 		t.Errorf("EM saw %d rejected logons over 5 scrapes, want 1: the exporter must back off", got)
 	}
 
-	if err := os.WriteFile(passwordFile, []byte(e2ePassword+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	sim.writePassword(t, e2ePassword)
 	body, families := exp.scrape()
 	if got := gaugeValue(families, "veeam_em_up"); got != 1 {
 		t.Fatalf("first scrape after the password file changed: veeam_em_up = %v, want 1\n%s", got, body)

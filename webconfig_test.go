@@ -105,39 +105,14 @@ func TestWebConfigProtectsMetrics(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	sim, err := emsim.Start(emsim.Config{
-		Seed:     5,
-		Username: e2eUser,
-		Password: e2ePassword,
-		Clock:    emsim.NewManualClock(time.Now().UTC()),
-		Topology: emsim.TestTopology(),
-	}, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sim.Close()
-
-	dir := t.TempDir()
-	caFile := filepath.Join(dir, "em-ca.pem")
-	passwordFile := filepath.Join(dir, "password")
-	if err := os.WriteFile(caFile, sim.CertPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(passwordFile, []byte(e2ePassword+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	sim := startSimulatedEM(t, 5, emsim.NewManualClock(time.Now().UTC()))
+	dir := sim.dir
 	certFile, keyFile, trusted := webServerCert(t, dir)
 	webConfig := webWriteConfig(t, dir, certFile, keyFile)
 
 	// startExporter waits on plain HTTP, which the TLS port answers with a
 	// 400 as soon as it listens.
-	exp := startExporter(t, buildBinary(t),
-		"--web.config.file="+webConfig,
-		"--veeam.url="+sim.URL,
-		"--veeam.username="+e2eUser,
-		"--veeam.password-file="+passwordFile,
-		"--veeam.ca-file="+caFile,
-	)
+	exp := startExporter(t, buildBinary(t), append(sim.flags(), "--web.config.file="+webConfig)...)
 	client := &http.Client{
 		Timeout:   10 * time.Second,
 		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: trusted, MinVersion: tls.VersionTLS12}},
