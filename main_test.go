@@ -55,7 +55,7 @@ var requiredFamilies = []string{
 
 // exporterProcess is the real binary, started against a simulator.
 type exporterProcess struct {
-	t      *testing.T
+	t      testing.TB
 	cmd    *exec.Cmd
 	addr   string
 	stderr *syncBuffer
@@ -86,8 +86,8 @@ var (
 )
 
 // buildBinary builds the exporter once per test run.
-func buildBinary(t *testing.T) string {
-	t.Helper()
+func buildBinary(tb testing.TB) string {
+	tb.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "veeam_em_exporter-e2e")
 		if err != nil {
@@ -100,7 +100,7 @@ func buildBinary(t *testing.T) string {
 		}
 	})
 	if buildErr != nil {
-		t.Fatal(buildErr)
+		tb.Fatal(buildErr)
 	}
 	return binPath
 }
@@ -113,31 +113,38 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
+func freeAddr(tb testing.TB) string {
+	tb.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	defer l.Close()
 	return l.Addr().String()
 }
 
-func startExporter(t *testing.T, bin string, args ...string) *exporterProcess {
-	t.Helper()
-	p := &exporterProcess{t: t, addr: freeAddr(t), stderr: &syncBuffer{}, done: make(chan error, 1)}
+func startExporter(tb testing.TB, bin string, args ...string) *exporterProcess {
+	tb.Helper()
+	return startExporterWithEnv(tb, bin, nil, args...)
+}
+
+// startExporterWithEnv starts bin with the test's environment plus env.
+func startExporterWithEnv(tb testing.TB, bin string, env []string, args ...string) *exporterProcess {
+	tb.Helper()
+	p := &exporterProcess{t: tb, addr: freeAddr(tb), stderr: &syncBuffer{}, done: make(chan error, 1)}
 	p.cmd = exec.Command(bin, append([]string{"--web.listen-address=" + p.addr, "--log.level=debug"}, args...)...)
+	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stderr = p.stderr
 	p.cmd.Stdout = p.stderr
 	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	go func() { p.done <- p.cmd.Wait() }()
-	t.Cleanup(func() {
+	tb.Cleanup(func() {
 		_ = p.cmd.Process.Kill()
 		<-p.done
-		if t.Failed() {
-			t.Logf("exporter log:\n%s", p.stderr.String())
+		if tb.Failed() {
+			tb.Logf("exporter log:\n%s", p.stderr.String())
 		}
 	})
 	deadline := time.Now().Add(15 * time.Second)
@@ -148,7 +155,7 @@ func startExporter(t *testing.T, bin string, args ...string) *exporterProcess {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("exporter did not start:\n%s", p.stderr.String())
+	tb.Fatalf("exporter did not start:\n%s", p.stderr.String())
 	return nil
 }
 
@@ -228,10 +235,6 @@ func labelValues(families map[string]*dto.MetricFamily, metric, label string) ma
 	return values
 }
 
-// TestEndToEnd starts the real binary against the simulator over HTTPS with a
-// custom CA and checks the contract a user sees: metrics, logon reuse,
-// re-logon after expiry, failures served as veeam_em_up 0, and logoff at
-// SIGTERM.
 // simulatedEM is a simulator over HTTPS and the files the exporter needs to
 // reach it: its CA and the right password, in a temporary directory.
 type simulatedEM struct {
@@ -281,6 +284,10 @@ func (em *simulatedEM) flags() []string {
 	}
 }
 
+// TestEndToEnd starts the real binary against the simulator over HTTPS with a
+// custom CA and checks the contract a user sees: metrics, logon reuse,
+// re-logon after expiry, failures served as veeam_em_up 0, and logoff at
+// SIGTERM.
 func TestEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")

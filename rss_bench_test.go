@@ -3,11 +3,7 @@ package main
 import (
 	"bufio"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -47,73 +43,6 @@ func rssStatusField(pid int, field string) (int64, error) {
 	return 0, fmt.Errorf("process %d: no %s in /proc status", pid, field)
 }
 
-// rssExporter is the binary started by a benchmark: main_test.go's helpers
-// take a *testing.T, which a benchmark does not have.
-type rssExporter struct {
-	cmd    *exec.Cmd
-	addr   string
-	stderr syncBuffer
-}
-
-func rssBuildBinary(tb testing.TB) string {
-	tb.Helper()
-	bin := filepath.Join(tb.TempDir(), "veeam_em_exporter")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		tb.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// rssStartExporter starts bin with args, its environment being the test's
-// plus env.
-func rssStartExporter(tb testing.TB, bin string, env []string, args ...string) *rssExporter {
-	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	e := &rssExporter{addr: l.Addr().String()}
-	l.Close()
-	e.cmd = exec.Command(bin, append([]string{"--web.listen-address=" + e.addr}, args...)...)
-	e.cmd.Env = append(os.Environ(), env...)
-	e.cmd.Stderr = &e.stderr
-	if err := e.cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		_ = e.cmd.Process.Kill()
-		_ = e.cmd.Wait()
-	})
-	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if resp, err := http.Get("http://" + e.addr + "/-/healthy"); err == nil {
-			resp.Body.Close()
-			return e
-		}
-	}
-	tb.Fatalf("exporter did not start:\n%s", e.stderr.String())
-	return nil
-}
-
-// rssScrape fetches /metrics once; the first scrape makes the first full
-// refresh, which may take a while against the scale preset.
-func rssScrape(tb testing.TB, addr string) string {
-	tb.Helper()
-	client := &http.Client{Timeout: 10 * time.Minute}
-	resp, err := client.Get("http://" + addr + "/metrics")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "\nveeam_em_up 1\n") {
-		tb.Fatalf("scrape: %d, veeam_em_up not 1", resp.StatusCode)
-	}
-	return string(body)
-}
-
 // rssReplicaSamples counts the exposed samples of the veeam_em_replica_*
 // families, histogram buckets included: what a Prometheus stores per scrape.
 func rssReplicaSamples(body string) int {
@@ -145,7 +74,7 @@ func BenchmarkExporterRSSScale(b *testing.B) {
 	if err := os.WriteFile(passwordFile, []byte(password), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	bin := rssBuildBinary(b)
+	bin := buildBinary(b)
 	args := []string{
 		"--veeam.url=" + sim.URL,
 		"--veeam.username=" + user,
@@ -177,13 +106,16 @@ func rssMeasure(b *testing.B, bin string, env, args []string) {
 	b.ResetTimer()
 	for range b.N {
 		b.StopTimer()
-		exp := rssStartExporter(b, bin, env, args...)
+		exp := startExporterWithEnv(b, bin, env, args...)
 		pid := exp.cmd.Process.Pid
 		b.StartTimer()
 		began := time.Now()
-		body := rssScrape(b, exp.addr)
+		body, families := exp.scrape()
 		firstScrape = time.Since(began)
 		b.StopTimer()
+		if up := gaugeValue(families, "veeam_em_up"); up != 1 {
+			b.Fatalf("first scrape: veeam_em_up = %v, want 1", up)
+		}
 		samples = rssReplicaSamples(body)
 		if firstRSS, err = rssOfProcess(pid); err != nil {
 			b.Fatal(err)
@@ -191,7 +123,7 @@ func rssMeasure(b *testing.B, bin string, env, args []string) {
 		if peakRSS, err = rssStatusField(pid, "VmHWM"); err != nil {
 			b.Fatal(err)
 		}
-		rssScrape(b, exp.addr)
+		exp.scrape()
 		if secondRSS, err = rssOfProcess(pid); err != nil {
 			b.Fatal(err)
 		}

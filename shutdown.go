@@ -8,18 +8,11 @@ import (
 
 	"github.com/go-kit/log"
 	"github.com/go-kit/log/level"
-
-	"github.com/veeam-em-exporter/veeam_em_exporter/veeam"
 )
 
-const (
-	// shutdownAnswerGrace is how long cancelled scrapes get to send the
-	// last good state before their connections are closed.
-	shutdownAnswerGrace = time.Second
-	// shutdownLogoffTimeout bounds the logoff on its own, so that scrapes
-	// that used up the shutdown timeout cannot leave a session open on EM.
-	shutdownLogoffTimeout = 5 * time.Second
-)
+// shutdownAnswerGrace is how long cancelled scrapes get to send the last
+// good state before their connections are closed.
+const shutdownAnswerGrace = time.Second
 
 // shutdownServer stops accepting connections and lets scrapes in flight run
 // for grace. Scrapes still running then are cancelled, which makes them
@@ -42,18 +35,4 @@ func shutdownServer(server *http.Server, cancelRequests context.CancelFunc, grac
 			level.Warn(logger).Log("msg", "Cannot close the HTTP server", "err", err)
 		}
 	}
-}
-
-// logOff ends the exporter's EM session, with its own time limit so that
-// scrapes that used up the shutdown timeout cannot leave the session open
-// on EM until it expires.
-func logOff(client *veeam.Client, logger log.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), shutdownLogoffTimeout)
-	defer cancel()
-	if err := client.Logoff(ctx); err != nil {
-		level.Warn(logger).Log("msg", "Logoff from Enterprise Manager failed", "err", err)
-	} else {
-		level.Info(logger).Log("msg", "Logged off from Enterprise Manager")
-	}
-	client.Close()
 }

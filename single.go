@@ -72,9 +72,7 @@ func newSingleTarget(cfg singleTargetConfig, clock func() time.Time, logger log.
 	return &singleTarget{client: client, replicas: replicas, closeDemo: closeDemo}, nil
 }
 
-// close stops the refreshes first, so that none logs on again once the
-// session is logged off.
+// close ends the refreshes and logs off from EM.
 func (s *singleTarget) close(logger log.Logger) {
-	s.replicas.Close()
-	logOff(s.client, logger)
+	collector.Retire(s.replicas, s.client, logger)
 }

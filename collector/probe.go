@@ -1,7 +1,6 @@
 package collector
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -22,9 +21,6 @@ const (
 	// DefaultProbeIdleTimeout is how long a target keeps its EM session
 	// and state without a probe when ProbeOptions.IdleTimeout is zero.
 	DefaultProbeIdleTimeout = time.Hour
-	// probeLogoffTimeout bounds the logoff of a retired target, so that an
-	// unreachable EM cannot hold up a sweep or the shutdown.
-	probeLogoffTimeout = 5 * time.Second
 )
 
 // ModuleSource tells the auth module of a name in the configuration in
@@ -294,16 +290,4 @@ func retire(targets []*probeTarget) {
 	wg.Wait()
 }
 
-func (t *probeTarget) retire() {
-	// No refresh may log on again once the session is logged off.
-	t.collector.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), probeLogoffTimeout)
-	defer cancel()
-	logoffs := t.client.Stats().Logoffs
-	if err := t.client.Logoff(ctx); err != nil {
-		level.Warn(t.logger).Log("msg", "Logoff from Enterprise Manager failed", "err", err)
-	} else if t.client.Stats().Logoffs > logoffs {
-		level.Info(t.logger).Log("msg", "Logged off from Enterprise Manager")
-	}
-	t.client.Close()
-}
+func (t *probeTarget) retire() { Retire(t.collector, t.client, t.logger) }

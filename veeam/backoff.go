@@ -10,8 +10,9 @@ import (
 
 // The directory behind EM may lock an account after a few wrong passwords,
 // and a scrape every few seconds would get there fast: a rejected logon is
-// not retried at every scrape. The first rejection waits initialLogonBackoff, each following one
-// twice as long as the one before, up to maxLogonBackoff.
+// not retried at every scrape. The first rejection waits
+// initialLogonBackoff, each following one twice as long as the one before,
+// up to maxLogonBackoff.
 const (
 	initialLogonBackoff = 5 * time.Second
 	maxLogonBackoff     = 5 * time.Minute
