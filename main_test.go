@@ -292,9 +292,13 @@ func TestEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	clock := emsim.NewManualClock(time.Now().UTC())
+	// The exporter bounds each query window by its own wall clock, so the
+	// simulator starts two hours behind it: advancing the simulator by two
+	// hours below then completes sessions the exporter can already see, and
+	// the overlap reaches back far enough to read them.
+	clock := emsim.NewManualClock(time.Now().UTC().Add(-2 * time.Hour))
 	sim := startSimulatedEM(t, 7, clock)
-	exp := startExporter(t, buildBinary(t), append(sim.flags(), "--veeam.page-size=7")...)
+	exp := startExporter(t, buildBinary(t), append(sim.flags(), "--veeam.page-size=7", "--replica.overlap=3h")...)
 
 	body, families := exp.scrape()
 	if got := gaugeValue(families, "veeam_em_up"); got != 1 {
