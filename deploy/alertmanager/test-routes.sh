@@ -28,6 +28,7 @@ expect() {
 }
 
 vm_labels=(job=veeam_em instance=exporter:9724 backup_server=vbr01.corp.local 'job_name=Replication Job 4' vm=dc01)
+backup_vm_labels=(job=veeam_em instance=exporter:9724 backup_server=vbr01.corp.local 'job_name=Backup Job 1' vm=dc01)
 
 expect veeam-pager alertname=VeeamEMReplicaTaskFailed severity=critical result=Failed "${vm_labels[@]}"
 expect veeam-pager alertname=VeeamEMReplicaRPOBreached severity=critical "${vm_labels[@]}"
@@ -38,6 +39,15 @@ expect veeam-chat alertname=VeeamEMReplicaTaskWarning severity=warning result=Wa
 expect veeam-chat alertname=VeeamEMReplicaJobFailed severity=warning job=veeam_em instance=exporter:9724 \
   backup_server=vbr01.corp.local 'job_name=Replication Job 4' result=Failed
 expect veeam-chat alertname=VeeamEMRefreshSlow severity=warning job=veeam_em instance=exporter:9724
+expect veeam-pager alertname=VeeamEMCollectorFailing severity=critical job=veeam_em instance=exporter:9724 collector=backup
+expect veeam-pager alertname=VeeamEMBackupTaskFailed severity=critical result=Failed "${backup_vm_labels[@]}"
+expect veeam-pager alertname=VeeamEMBackupRPOBreached severity=critical "${backup_vm_labels[@]}"
+expect veeam-chat alertname=VeeamEMBackupTaskWarning severity=warning result=Warning "${backup_vm_labels[@]}"
+expect veeam-chat alertname=VeeamEMBackupTaskRunningTooLong severity=warning "${backup_vm_labels[@]}"
+expect veeam-chat alertname=VeeamEMBackupJobFailed severity=warning job=veeam_em instance=exporter:9724 \
+  backup_server=vbr01.corp.local 'job_name=Backup Job 1' job_type=Backup result=Failed
+expect veeam-chat alertname=VeeamEMBackupJobNotRunning severity=warning job=veeam_em instance=exporter:9724 \
+  backup_server=vbr01.corp.local 'job_name=Offsite copy' job_type=BackupCopy
 expect null alertname=VeeamEMSomethingInformational severity=info job=veeam_em
 # No severity at all: the root receiver, so nothing is dropped unseen.
 expect veeam-chat alertname=SomeOtherAlert
