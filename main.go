@@ -53,7 +53,9 @@ func main() {
 		timeout       = kingpin.Flag("veeam.timeout", "Refresh deadline when Prometheus sends no scrape timeout header.").Default("30s").Duration()
 		pageSize      = kingpin.Flag("veeam.page-size", "Entities per page in Enterprise Manager queries.").Default("1000").Int()
 		maxBody       = kingpin.Flag("veeam.max-body-bytes", "Largest Enterprise Manager response body accepted.").Default("268435456").Int64()
-		lookback      = kingpin.Flag("replica.lookback", "History of replica sessions reflected in the metrics.").Default("168h").Duration()
+		replicaOn     = kingpin.Flag("collector.replica", "Collect replica task and job sessions (veeam_em_replica_...); --no-collector.replica stops their EM queries.").Default("true").Bool()
+		backupOn      = kingpin.Flag("collector.backup", "Collect backup task and job sessions of every backup job type (veeam_em_backup_...); --no-collector.backup stops their EM queries.").Default("true").Bool()
+		lookback      = kingpin.Flag("replica.lookback", "History of sessions reflected in the metrics, for every collector.").Default("168h").Duration()
 		overlap       = kingpin.Flag("replica.overlap", "How far back each incremental refresh re-reads, to catch sessions that reach EM late.").Default("1h").Duration()
 		logLevel      = kingpin.Flag("log.level", "Only log messages with the given severity or above.").Default("info").Enum("debug", "info", "warn", "error")
 		logFormat     = kingpin.Flag("log.format", "Output format of log messages.").Default("logfmt").Enum("logfmt", "json")
@@ -77,6 +79,11 @@ func main() {
 	level.Info(logger).Log("msg", "Starting "+exporterName, "version", version.Info())
 	level.Info(logger).Log("msg", "Build context", "build_context", version.BuildContext())
 
+	kinds, err := enabledKinds(*replicaOn, *backupOn)
+	if err != nil {
+		level.Error(logger).Log("msg", "Nothing to collect", "err", err)
+		os.Exit(1)
+	}
 	clock := soakClock.now(logger)
 	// Single-target mode serves EM's metrics on /metrics; with a
 	// configuration file, /probe serves any number of EM servers.
@@ -85,7 +92,7 @@ func main() {
 		var err error
 		single, err = newSingleTarget(singleTargetConfig{
 			url: *emURL, username: *username, passwordFile: *passwordFile, caFile: *caFile, insecure: *insecure,
-			pageSize: *pageSize, maxBody: *maxBody, lookback: *lookback, overlap: *overlap, demo: *demo,
+			pageSize: *pageSize, maxBody: *maxBody, lookback: *lookback, overlap: *overlap, demo: *demo, kinds: kinds,
 		}, clock, logger)
 		if err != nil {
 			level.Error(logger).Log("msg", "Cannot set up Enterprise Manager", "err", err)
@@ -109,7 +116,7 @@ func main() {
 			Client: func(cfg *veeam.Config) {
 				cfg.PageSize, cfg.MaxBodyBytes, cfg.Now = *pageSize, *maxBody, clock
 			},
-			Collector:   collector.Options{Lookback: *lookback, Overlap: *overlap, Now: clock},
+			Collector:   collector.Options{Lookback: *lookback, Overlap: *overlap, Now: clock, Kinds: kinds},
 			Handler:     handlerOptions,
 			IdleTimeout: *probeIdle,
 			Logger:      logger,
@@ -132,7 +139,7 @@ func main() {
 		probes.register(mux, registry)
 	}
 	if single != nil {
-		mux.Handle(*metricsPath, collector.NewHandler(single.replicas, registry, handlerOptions))
+		mux.Handle(*metricsPath, collector.NewHandler(single.sessions, registry, handlerOptions))
 	} else {
 		mux.Handle(*metricsPath, promhttp.HandlerFor(registry, promhttp.HandlerOpts{ErrorLog: handlerOptions.ErrorLog}))
 	}
@@ -141,7 +148,7 @@ func main() {
 	})
 	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) {
 		// In probe-only mode, the configuration loaded at start is enough.
-		if single != nil && !single.replicas.Ready() {
+		if single != nil && !single.sessions.Ready() {
 			http.Error(w, "Not ready: no successful refresh from Enterprise Manager yet", http.StatusServiceUnavailable)
 			return
 		}

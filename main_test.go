@@ -51,6 +51,20 @@ var requiredFamilies = []string{
 	"veeam_em_logon_rejections_total",
 	"veeam_em_logon_backoff_seconds",
 	"veeam_em_invalid_sessions_total",
+	"veeam_em_collector_success",
+	"veeam_em_collector_duration_seconds",
+	"veeam_em_backup_task_last_state",
+	"veeam_em_backup_task_last_result",
+	"veeam_em_backup_task_last_start_timestamp_seconds",
+	"veeam_em_backup_task_last_end_timestamp_seconds",
+	"veeam_em_backup_task_last_duration_seconds",
+	"veeam_em_backup_task_last_total_size_bytes",
+	"veeam_em_backup_task_last_completion_timestamp_seconds",
+	"veeam_em_backup_task_sessions_total",
+	"veeam_em_backup_task_duration_seconds",
+	"veeam_em_backup_job_last_state",
+	"veeam_em_backup_job_last_result",
+	"veeam_em_backup_job_sessions_total",
 }
 
 // exporterProcess is the real binary, started against a simulator.

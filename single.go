@@ -20,13 +20,14 @@ type singleTargetConfig struct {
 	maxBody                             int64
 	lookback, overlap                   time.Duration
 	demo                                bool
+	kinds                               []collector.Kind
 }
 
 // singleTarget is the Enterprise Manager of --veeam.url, or the demo's
 // simulator, whose metrics /metrics serves.
 type singleTarget struct {
 	client    *veeam.Client
-	replicas  *collector.Collector
+	sessions  *collector.Collector
 	closeDemo func()
 }
 
@@ -63,16 +64,33 @@ func newSingleTarget(cfg singleTargetConfig, clock func() time.Time, logger log.
 		closeDemo()
 		return nil, fmt.Errorf("invalid Enterprise Manager configuration: %w", err)
 	}
-	replicas := collector.New(client, collector.Options{
+	sessions := collector.New(client, collector.Options{
+		Kinds:    cfg.kinds,
 		Lookback: cfg.lookback,
 		Overlap:  cfg.overlap,
 		Now:      clock,
 		Logger:   log.With(logger, "component", "collector"),
 	})
-	return &singleTarget{client: client, replicas: replicas, closeDemo: closeDemo}, nil
+	return &singleTarget{client: client, sessions: sessions, closeDemo: closeDemo}, nil
 }
 
 // close ends the refreshes and logs off from EM.
 func (s *singleTarget) close(logger log.Logger) {
-	collector.Retire(s.replicas, s.client, logger)
+	collector.Retire(s.sessions, s.client, logger)
+}
+
+// enabledKinds are the kinds of sessions the --collector.* flags switch on;
+// at least one must be.
+func enabledKinds(replica, backup bool) ([]collector.Kind, error) {
+	var kinds []collector.Kind
+	if replica {
+		kinds = append(kinds, collector.Replica)
+	}
+	if backup {
+		kinds = append(kinds, collector.Backup)
+	}
+	if len(kinds) == 0 {
+		return nil, errors.New("--no-collector.replica and --no-collector.backup leave no collector enabled")
+	}
+	return kinds, nil
 }

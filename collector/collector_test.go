@@ -32,6 +32,7 @@ var deterministicMetrics = []string{
 	"veeam_em_refreshes_total",
 	"veeam_em_refresh_failures_total",
 	"veeam_em_logons_total",
+	"veeam_em_collector_success",
 	"veeam_em_sessions_fetched_total",
 	"veeam_em_invalid_sessions_total",
 	"veeam_em_replica_task_last_state",
@@ -49,6 +50,21 @@ var deterministicMetrics = []string{
 	"veeam_em_replica_job_last_end_timestamp_seconds",
 	"veeam_em_replica_job_last_duration_seconds",
 	"veeam_em_replica_job_sessions_total",
+	"veeam_em_backup_task_last_state",
+	"veeam_em_backup_task_last_result",
+	"veeam_em_backup_task_last_start_timestamp_seconds",
+	"veeam_em_backup_task_last_end_timestamp_seconds",
+	"veeam_em_backup_task_last_duration_seconds",
+	"veeam_em_backup_task_last_total_size_bytes",
+	"veeam_em_backup_task_last_completion_timestamp_seconds",
+	"veeam_em_backup_task_sessions_total",
+	"veeam_em_backup_task_duration_seconds",
+	"veeam_em_backup_job_last_state",
+	"veeam_em_backup_job_last_result",
+	"veeam_em_backup_job_last_start_timestamp_seconds",
+	"veeam_em_backup_job_last_end_timestamp_seconds",
+	"veeam_em_backup_job_last_duration_seconds",
+	"veeam_em_backup_job_sessions_total",
 }
 
 // fixture is a collector over a fake EM and a fake clock at t0.
@@ -196,10 +212,10 @@ func TestLint(t *testing.T) {
 func TestBeforeFirstRefresh(t *testing.T) {
 	f := newFixture(t)
 	want := `
-# HELP veeam_em_up 1 if the last refresh from Enterprise Manager succeeded, 0 if it failed or none has run yet. While 0, the other metrics show the state of the last successful refresh.
+# HELP veeam_em_up 1 if the last refresh from Enterprise Manager succeeded for every enabled collector, 0 if one failed or none has run yet. While 0, the other metrics show the state of each collector's last successful refresh.
 # TYPE veeam_em_up gauge
 veeam_em_up 0
-# HELP veeam_em_last_successful_refresh_timestamp_seconds Unix time of the last successful refresh from Enterprise Manager; 0 if no refresh has succeeded yet.
+# HELP veeam_em_last_successful_refresh_timestamp_seconds Unix time of the last refresh from Enterprise Manager in which every enabled collector succeeded; 0 if none has yet.
 # TYPE veeam_em_last_successful_refresh_timestamp_seconds gauge
 veeam_em_last_successful_refresh_timestamp_seconds 0
 # HELP veeam_em_scrape_duration_seconds Wall time the last refresh from Enterprise Manager took, successful or not; 0 before the first refresh.

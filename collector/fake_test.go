@@ -23,6 +23,12 @@ type fakeSource struct {
 	jobErr      error
 	logons      uint64
 
+	backupTasks []veeam.BackupTaskSession
+	backupJobs  []veeam.BackupJobSession
+	backupErr   error // fails both backup queries
+	// queries counts calls per EM query type.
+	queries map[string]int
+
 	taskSinces, jobSinces []time.Time
 	// taskDeadlines holds, per task query, the time left before the ctx
 	// deadline when the call arrived; zero if there was no deadline.
@@ -38,6 +44,34 @@ func (f *fakeSource) set(tasks []veeam.ReplicaTaskSession, jobs []veeam.ReplicaJ
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.tasks, f.jobs = tasks, jobs
+}
+
+func (f *fakeSource) setBackup(tasks []veeam.BackupTaskSession, jobs []veeam.BackupJobSession) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.backupTasks, f.backupJobs = tasks, jobs
+}
+
+func (f *fakeSource) failBackupWith(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.backupErr = err
+}
+
+// queried counts the calls for queryType so far.
+func (f *fakeSource) queried(queryType string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.queries[queryType]
+}
+
+func (f *fakeSource) count(queryType string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.queries == nil {
+		f.queries = make(map[string]int)
+	}
+	f.queries[queryType]++
 }
 
 func (f *fakeSource) failWith(taskErr, jobErr error) {
@@ -59,6 +93,7 @@ func inWindow(w veeam.Window, created time.Time) bool {
 }
 
 func (f *fakeSource) ReplicaTaskSessions(ctx context.Context, w veeam.Window) (veeam.QueryResult[veeam.ReplicaTaskSession], error) {
+	f.count("ReplicaTaskSession")
 	f.mu.Lock()
 	f.taskSinces = append(f.taskSinces, w.Since)
 	left := time.Duration(0)
@@ -86,6 +121,7 @@ func (f *fakeSource) ReplicaTaskSessions(ctx context.Context, w veeam.Window) (v
 }
 
 func (f *fakeSource) ReplicaJobSessions(ctx context.Context, w veeam.Window) (veeam.QueryResult[veeam.ReplicaJobSession], error) {
+	f.count("ReplicaJobSession")
 	f.mu.Lock()
 	f.jobSinces = append(f.jobSinces, w.Since)
 	f.mu.Unlock()
@@ -105,6 +141,48 @@ func (f *fakeSource) ReplicaJobSessions(ctx context.Context, w veeam.Window) (ve
 	}
 	r.Invalid, r.Pages = f.jobInvalid, 1
 	return r, nil
+}
+
+func (f *fakeSource) BackupTaskSessions(ctx context.Context, w veeam.Window) (veeam.QueryResult[veeam.BackupTaskSession], error) {
+	f.count("BackupTaskSession")
+	return backupQuery(f, ctx, w, func() []veeam.BackupTaskSession { return f.backupTasks },
+		func(s *veeam.BackupTaskSession) time.Time { return s.CreationTime })
+}
+
+func (f *fakeSource) BackupJobSessions(ctx context.Context, w veeam.Window) (veeam.QueryResult[veeam.BackupJobSession], error) {
+	f.count("BackupJobSession")
+	return backupQuery(f, ctx, w, func() []veeam.BackupJobSession { return f.backupJobs },
+		func(s *veeam.BackupJobSession) time.Time { return s.CreationTime })
+}
+
+// backupQuery answers a backup query from the sessions all gives, under the
+// source's lock, as the replica queries do.
+func backupQuery[T any](f *fakeSource, ctx context.Context, w veeam.Window, all func() []T, created func(*T) time.Time) (veeam.QueryResult[T], error) {
+	if err := f.enter(ctx); err != nil {
+		return veeam.QueryResult[T]{}, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.backupErr != nil {
+		return veeam.QueryResult[T]{}, f.backupErr
+	}
+	r := veeam.QueryResult[T]{Pages: 1}
+	for _, s := range all() {
+		if inWindow(w, created(&s)) {
+			r.Items = append(r.Items, s)
+		}
+	}
+	return r, nil
+}
+
+// replicaOf is the replica kind's part of c.
+func replicaOf(c *Collector) *kindCollector {
+	for _, k := range c.kinds {
+		if k.kind.name == Replica {
+			return k
+		}
+	}
+	panic("the collector does not follow replicas")
 }
 
 // enter tracks concurrency and blocks while release is set and open.

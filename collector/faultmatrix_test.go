@@ -1,6 +1,7 @@
 package collector_test
 
 import (
+	"cmp"
 	"fmt"
 	"net/http"
 	"sort"
@@ -88,12 +89,36 @@ func TestFaultMatrix(t *testing.T) {
 		{name: "unparseable CreationTimeUTC", fault: emsim.Fault{Path: "query", Type: "ReplicaTaskSession", Page: 1, Count: 1, Corrupt: emsim.Corruption{BadCreationTime: 1}}, outcome: refreshHeals, invalid: 1},
 		{name: "unknown State and Result", fault: emsim.Fault{Path: "query", Type: "ReplicaTaskSession", Page: 1, Count: 1, Corrupt: emsim.Corruption{UnknownState: 1, UnknownResult: 1}}, outcome: refreshHeals, invalid: 2},
 	}
+	// A fault aimed at replica task sessions is aimed at backup task
+	// sessions too: both kinds go through the same client and decoder, and
+	// one kind's failure must leave the other's refresh alone.
+	for _, tc := range cases {
+		if tc.fault.Type == "ReplicaTaskSession" {
+			backup := tc
+			backup.name, backup.fault.Type = "backup task sessions: "+tc.name, "BackupTaskSession"
+			backup.logHas = strings.ReplaceAll(tc.logHas, "ReplicaTaskSession", "BackupTaskSession")
+			cases = append(cases, backup)
+		}
+	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			before := goleak.IgnoreCurrent()
 			runFaultCase(t, tc)
 			goleak.VerifyNone(t, before)
 		})
+	}
+}
+
+// faultKinds are the series prefixes and the collectors a fault of type
+// queryType breaks, and those it must leave alone.
+func faultKinds(queryType string) (hit, spared []string) {
+	switch {
+	case strings.HasPrefix(queryType, "Replica"):
+		return []string{"replica"}, []string{"backup"}
+	case strings.HasPrefix(queryType, "Backup"):
+		return []string{"backup"}, []string{"replica"}
+	default:
+		return []string{"replica", "backup"}, nil
 	}
 }
 
@@ -114,7 +139,9 @@ func runFaultCase(t *testing.T, tc faultCase) {
 	}
 	s.clock.Advance(15 * time.Minute)
 	logons, rejected := s.sim.Logons(), rejectedLogons(s.sim)
-	invalidBefore := counterValue(t, s, "veeam_em_invalid_sessions_total", map[string]string{"type": "ReplicaTaskSession"})
+	taskType := cmp.Or(tc.fault.Type, "ReplicaTaskSession")
+	hit, spared := faultKinds(tc.fault.Type)
+	invalidBefore := counterValue(t, s, "veeam_em_invalid_sessions_total", map[string]string{"type": taskType})
 	if tc.setup != nil {
 		tc.setup(s)
 	}
@@ -150,8 +177,18 @@ func runFaultCase(t *testing.T, tc faultCase) {
 		if up(body) != "0" {
 			t.Errorf("veeam_em_up = %s during the fault, want 0\n%s", up(body), logs)
 		}
-		if got, want := replicaLines(body), replicaLines(good); got != want {
-			t.Errorf("the previous state is not served unchanged during the fault:\n%s", lineDiff(want, got))
+		for _, kind := range hit {
+			if got, want := seriesLines(body, kind), seriesLines(good, kind); got != want {
+				t.Errorf("the previous %s state is not served unchanged during the fault:\n%s", kind, lineDiff(want, got))
+			}
+			if v := counterValue(t, s, "veeam_em_collector_success", map[string]string{"collector": kind}); v != 0 {
+				t.Errorf("veeam_em_collector_success{collector=%q} = %v during the fault, want 0", kind, v)
+			}
+		}
+		for _, kind := range spared {
+			if v := counterValue(t, s, "veeam_em_collector_success", map[string]string{"collector": kind}); v != 1 {
+				t.Errorf("veeam_em_collector_success{collector=%q} = %v: a fault of the other collector hid it", kind, v)
+			}
 		}
 		errorLines := 0
 		for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
@@ -169,7 +206,7 @@ func runFaultCase(t *testing.T, tc faultCase) {
 		if up(body) != "1" {
 			t.Errorf("veeam_em_up = %s, want 1: the client should work around this\n%s", up(body), logs)
 		}
-		invalid := counterValue(t, s, "veeam_em_invalid_sessions_total", map[string]string{"type": "ReplicaTaskSession"}) - invalidBefore
+		invalid := counterValue(t, s, "veeam_em_invalid_sessions_total", map[string]string{"type": taskType}) - invalidBefore
 		if int(invalid) != tc.invalid {
 			t.Errorf("veeam_em_invalid_sessions_total rose by %v, want %d", invalid, tc.invalid)
 		}
@@ -226,16 +263,27 @@ func runFaultCase(t *testing.T, tc faultCase) {
 }
 
 // checkCountersMatchSimulator compares veeam_em_replica_task_sessions_total
-// series by series with the completed sessions the simulator created since
-// the first refresh's lookback.
+// and veeam_em_backup_task_sessions_total series by series with the
+// completed sessions the simulator created since the first refresh's
+// lookback.
 func checkCountersMatchSimulator(t *testing.T, s *stack, t0 time.Time) {
+	t.Helper()
+	now := s.clock.Now()
+	checkCounterMatches(t, s, t0, "veeam_em_replica_task_sessions_total", s.sim.TaskSessions(now))
+	checkCounterMatches(t, s, t0, "veeam_em_backup_task_sessions_total", s.sim.BackupTaskSessions(now))
+}
+
+func checkCounterMatches(t *testing.T, s *stack, t0 time.Time, family string, truth []emsim.TaskSession) {
 	t.Helper()
 	want := map[string]float64{}
 	from := t0.Add(-lookback).Truncate(time.Second)
-	for _, ts := range s.sim.TaskSessions(s.clock.Now()) {
+	for _, ts := range truth {
 		if ts.State == "Completed" && !ts.Creation.Before(from) {
 			want[seriesKey(ts.BackupServer, ts.JobName, ts.VM, ts.Result)]++
 		}
+	}
+	if len(want) == 0 {
+		t.Fatalf("the simulator has no completed session for %s: the check would prove nothing", family)
 	}
 	got := map[string]float64{}
 	mfs, err := s.registry.Gather()
@@ -243,7 +291,7 @@ func checkCountersMatchSimulator(t *testing.T, s *stack, t0 time.Time) {
 		t.Fatal(err)
 	}
 	for _, mf := range mfs {
-		if mf.GetName() != "veeam_em_replica_task_sessions_total" {
+		if mf.GetName() != family {
 			continue
 		}
 		for _, m := range mf.GetMetric() {
@@ -269,7 +317,7 @@ func checkCountersMatchSimulator(t *testing.T, s *stack, t0 time.Time) {
 	}
 	sort.Strings(diffs)
 	if len(diffs) > 0 {
-		t.Errorf("veeam_em_replica_task_sessions_total differs from the simulator's completed sessions in %d series:\n%s", len(diffs), strings.Join(diffs, "\n"))
+		t.Errorf("%s differs from the simulator's completed sessions in %d series:\n%s", family, len(diffs), strings.Join(diffs, "\n"))
 	}
 }
 
@@ -289,11 +337,12 @@ func seriesKey(server, job, vm, result string) string {
 	return fmt.Sprintf("%s/%s/%s/%s", server, job, vm, result)
 }
 
-// replicaLines is the part of an exposition that reflects EM's sessions.
-func replicaLines(body string) string {
+// seriesLines is the part of an exposition that reflects EM's sessions of
+// one kind.
+func seriesLines(body, kind string) string {
 	var out []string
 	for _, line := range strings.Split(body, "\n") {
-		if strings.HasPrefix(line, "veeam_em_replica_") {
+		if strings.HasPrefix(line, "veeam_em_"+kind+"_") {
 			out = append(out, line)
 		}
 	}

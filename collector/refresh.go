@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -107,78 +108,180 @@ func detach(ctx context.Context) (context.Context, context.CancelFunc) {
 // after a long gap, not the steady ones.
 const largeRefreshBytes = 32 << 20
 
-// refresh fetches both session types and applies them together, or nothing.
+// refresh runs every kind's queries at once and applies each kind whose
+// queries all succeeded: a kind that fails keeps the state of its last
+// success and does not hold back the others.
 func (c *Collector) refresh(ctx context.Context) error {
 	began := time.Now()
 	now := c.now()
+	windows := make([]kindWindows, len(c.kinds))
 	c.mu.RLock()
-	taskSince, jobSince := c.state.windows(now)
+	for i, k := range c.kinds {
+		windows[i].taskSince, windows[i].jobSince = k.state.windows(now)
+	}
 	c.mu.RUnlock()
 
-	fetched := batch{now: now, taskSince: taskSince, jobSince: jobSince}
-	var taskErr, jobErr error
+	fetches := make([]kindFetch, len(c.kinds))
 	var wg sync.WaitGroup
-	wg.Go(func() {
-		fetched.jobs, jobErr = c.src.ReplicaJobSessions(ctx, veeam.Window{Since: jobSince, Until: now})
-		if jobErr != nil {
-			jobErr = fmt.Errorf("fetch replica job sessions created since %s: %w", formatSince(jobSince), jobErr)
-		}
-	})
-	fetched.tasks, taskErr = c.src.ReplicaTaskSessions(ctx, veeam.Window{Since: taskSince, Until: now})
-	if taskErr != nil {
-		taskErr = fmt.Errorf("fetch replica task sessions created since %s: %w", formatSince(taskSince), taskErr)
+	for i, k := range c.kinds {
+		wg.Go(func() { fetches[i] = k.fetch(ctx, c.src, now, windows[i]) })
 	}
 	wg.Wait()
-	err := joinErrors(taskErr, jobErr)
 	elapsed := time.Since(began)
 
+	var failed []error
+	var fetchedBytes int64
 	c.mu.Lock()
+	changed := false
+	for i, k := range c.kinds {
+		f := &fetches[i]
+		k.duration = f.elapsed
+		k.succeeded = len(f.errs) == 0
+		if !k.succeeded {
+			failed = append(failed, f.errs...)
+			continue
+		}
+		k.everSucceeded = true
+		k.state.apply(f.batch)
+		if k.series.catchUp(k.state, &k.descs) {
+			changed = true
+		}
+		fetchedBytes += f.batch.tasks.Bytes + f.batch.jobs.Bytes
+	}
+	if changed {
+		c.mergeFamilies()
+	}
+	err := joinErrors(failed)
 	c.status.refreshes++
 	c.status.duration = elapsed
 	c.status.up = err == nil
 	if err != nil {
 		c.status.failures++
 	} else {
-		c.state.apply(fetched)
-		c.series.catchUp(c.state, &c.descs)
 		c.status.succeeded = true
 		c.status.lastSuccess = c.now()
 	}
 	c.mu.Unlock()
 
-	if err != nil {
-		level.Error(c.logger).Log("msg", "refresh from Enterprise Manager failed", "err", err)
-		return err
-	}
-	if fetched.tasks.Bytes+fetched.jobs.Bytes >= largeRefreshBytes {
+	if fetchedBytes >= largeRefreshBytes {
 		// The sessions of a large refresh are garbage once applied; the
 		// runtime would hand their memory back to the OS only over minutes,
 		// leaving the process at about twice the peak it needed.
 		debug.FreeOSMemory()
 	}
-	level.Debug(c.logger).Log("msg", "refreshed from Enterprise Manager", "duration", elapsed,
-		"task_sessions", len(fetched.tasks.Items), "task_since", formatSince(taskSince),
-		"job_sessions", len(fetched.jobs.Items), "job_since", formatSince(jobSince))
+	if err != nil {
+		level.Error(c.logger).Log("msg", "refresh from Enterprise Manager failed", "err", err)
+		return err
+	}
+	keyvals := []any{"msg", "refreshed from Enterprise Manager", "duration", elapsed}
+	for i, k := range c.kinds {
+		b, name := &fetches[i].batch, string(k.kind.name)
+		keyvals = append(keyvals,
+			name+"_task_sessions", len(b.tasks.Items), name+"_task_since", formatSince(b.taskSince),
+			name+"_job_sessions", len(b.jobs.Items), name+"_job_since", formatSince(b.jobSince))
+	}
+	level.Debug(c.logger).Log(keyvals...)
 	return nil
 }
+
+// kindWindows are where one kind's next queries start.
+type kindWindows struct {
+	taskSince, jobSince time.Time
+}
+
+// kindFetch is what one kind's queries returned in a refresh.
+type kindFetch struct {
+	batch   batch
+	errs    []error // one per failed query
+	elapsed time.Duration
+}
+
+// fetch runs the task and job session queries of k at once.
+func (k *kindCollector) fetch(ctx context.Context, src Source, now time.Time, w kindWindows) kindFetch {
+	began := time.Now()
+	f := kindFetch{batch: batch{now: now, taskSince: w.taskSince, jobSince: w.jobSince}}
+	var taskErr, jobErr error
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		f.batch.jobs, jobErr = k.kind.fetchJobs(src, ctx, veeam.Window{Since: w.jobSince, Until: now})
+	})
+	f.batch.tasks, taskErr = k.kind.fetchTasks(src, ctx, veeam.Window{Since: w.taskSince, Until: now})
+	wg.Wait()
+	f.elapsed = time.Since(began)
+	if taskErr != nil {
+		f.errs = append(f.errs, &fetchError{what: k.kind.noun + " task", since: w.taskSince, err: taskErr})
+	}
+	if jobErr != nil {
+		f.errs = append(f.errs, &fetchError{what: k.kind.noun + " job", since: w.jobSince, err: jobErr})
+	}
+	return f
+}
+
+// fetchError is a failed query of one session type.
+type fetchError struct {
+	what  string // "replica task", "backup job", ...
+	since time.Time
+	err   error
+}
+
+func (e *fetchError) Error() string {
+	return fmt.Sprintf("fetch %s sessions created since %s: %v", e.what, formatSince(e.since), e.err)
+}
+
+func (e *fetchError) Unwrap() error { return e.err }
 
 func formatSince(t time.Time) string {
 	return t.UTC().Format(time.RFC3339Nano)
 }
 
-// joinErrors keeps a failed refresh to one readable line even when both
+// joinErrors keeps a failed refresh to one readable line however many
 // queries failed. When they failed for the same reason, as they do when EM
 // is down or refuses the logon, the reason is said once.
-func joinErrors(taskErr, jobErr error) error {
-	switch {
-	case taskErr != nil && jobErr != nil:
-		if cause := errors.Unwrap(taskErr); cause != nil && errors.Unwrap(jobErr) != nil && cause.Error() == errors.Unwrap(jobErr).Error() {
-			return fmt.Errorf("fetch replica task and job sessions: %w", cause)
-		}
-		return fmt.Errorf("%w; %w", taskErr, jobErr)
-	case taskErr != nil:
-		return taskErr
-	default:
-		return jobErr
+func joinErrors(errs []error) error {
+	switch len(errs) {
+	case 0:
+		return nil
+	case 1:
+		return errs[0]
 	}
+	whats := make([]string, len(errs))
+	sameCause := true
+	for i, err := range errs {
+		var f *fetchError
+		if !errors.As(err, &f) || f.err.Error() != errs[0].(*fetchError).err.Error() {
+			sameCause = false
+			break
+		}
+		whats[i] = f.what
+	}
+	if sameCause {
+		return &sharedCauseError{whats: whats, cause: errs[0].(*fetchError).err}
+	}
+	return joinedErrors(errs)
 }
+
+// sharedCauseError is several queries that failed for one reason.
+type sharedCauseError struct {
+	whats []string
+	cause error
+}
+
+func (e *sharedCauseError) Error() string {
+	last := len(e.whats) - 1
+	return fmt.Sprintf("fetch %s and %s sessions: %v", strings.Join(e.whats[:last], ", "), e.whats[last], e.cause)
+}
+
+func (e *sharedCauseError) Unwrap() error { return e.cause }
+
+// joinedErrors are failures with different causes, said on one line.
+type joinedErrors []error
+
+func (e joinedErrors) Error() string {
+	msgs := make([]string, len(e))
+	for i, err := range e {
+		msgs[i] = err.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+func (e joinedErrors) Unwrap() []error { return e }

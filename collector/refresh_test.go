@@ -20,6 +20,7 @@ var statusMetrics = map[string]bool{
 	"veeam_em_up":                     true,
 	"veeam_em_refreshes_total":        true,
 	"veeam_em_refresh_failures_total": true,
+	"veeam_em_collector_success":      true,
 }
 
 func TestFailedRefreshKeepsState(t *testing.T) {
@@ -130,7 +131,7 @@ func TestSameCauseSaidOnce(t *testing.T) {
 	if n := strings.Count(err.Error(), refused.Error()); n != 1 {
 		t.Errorf("the cause appears %d times in %q, want once", n, err)
 	}
-	if !strings.Contains(err.Error(), "task and job sessions") {
+	if !strings.Contains(err.Error(), "fetch replica task and replica job sessions: ") {
 		t.Errorf("%q does not say that both queries failed", err)
 	}
 }
@@ -175,7 +176,12 @@ func TestConcurrentRefreshesShareOne(t *testing.T) {
 	if taskSinces, _ := f.src.sinces(); len(taskSinces) != 2 {
 		t.Errorf("%d task queries after a later refresh, want 2", len(taskSinces))
 	}
-	if f.src.maxFlight > 2 {
+	for _, queryType := range []string{"ReplicaTaskSession", "ReplicaJobSession", "BackupTaskSession", "BackupJobSession"} {
+		if n := f.src.queried(queryType); n != 2 {
+			t.Errorf("%d %s queries for two refreshes, want 2", n, queryType)
+		}
+	}
+	if f.src.maxFlight > 4 {
 		t.Errorf("%d source calls at once, want at most one per query type", f.src.maxFlight)
 	}
 }

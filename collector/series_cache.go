@@ -72,10 +72,10 @@ func compareJobEntries(a, b *jobEntry) int {
 // catchUp brings the cache in line with s, visiting only the series s
 // listed as touched since the last catch-up: it builds the metrics of those
 // that are new or changed and drops those s no longer has. It clears the
-// marks and the lists.
-func (c *seriesCache) catchUp(s *state, d *descs) {
+// marks and the lists, and reports whether families changed.
+func (c *seriesCache) catchUp(s *state, d *descs) bool {
 	if !s.changed {
-		return
+		return false
 	}
 	s.changed = false
 	if c.tasks == nil {
@@ -95,6 +95,7 @@ func (c *seriesCache) catchUp(s *state, d *descs) {
 		slices.SortFunc(families, func(a, b cachedFamily) int { return strings.Compare(a.family.GetName(), b.family.GetName()) })
 		c.families = families
 	}
+	return tasksChanged || jobsChanged
 }
 
 func (c *seriesCache) catchUpTasks(s *state, d *descs, touched []taskKey) bool {
@@ -138,14 +139,19 @@ func (c *seriesCache) catchUpJobs(s *state, d *descs, touched []jobKey) bool {
 			continue
 		}
 		if entry == nil {
-			entry = &jobEntry{key: key, labels: newJobLabels(&d.labels, key)}
+			entry = &jobEntry{key: key, labels: newJobLabels(&d.labels, key, d.jobTypeLabel, d.jobType(series))}
 			c.jobs[key] = entry
 			added = append(added, entry)
+		}
+		relabel := hasJob && entry.labels.jobType != d.jobType(series)
+		if relabel {
+			// EM reported another type for the job's newest session.
+			entry.labels = newJobLabels(&d.labels, key, d.jobTypeLabel, d.jobType(series))
 		}
 		switch {
 		case !hasJob:
 			entry.metrics = nil
-		case series.changed || entry.metrics == nil:
+		case series.changed || entry.metrics == nil || relabel:
 			entry.metrics = newJobMetrics(entry.labels, series)
 			series.changed = false
 		}

@@ -19,15 +19,15 @@ func TestSeriesCacheRebuildsOnlyChangedSeries(t *testing.T) {
 	testutil.CollectAndCount(f.c)
 	web01 := taskKey{backupServer: "vbr01.corp.local", job: "Replica Job 1", vm: "web01"}
 	db01 := taskKey{backupServer: "vbr01.corp.local", job: "Replica Job 1", vm: "db01"}
-	web01Before, db01Before := f.c.series.tasks[web01].metrics, f.c.series.tasks[db01].metrics
+	web01Before, db01Before := replicaOf(f.c).series.tasks[web01].metrics, replicaOf(f.c).series.tasks[db01].metrics
 
 	f.clock.Advance(5 * time.Minute)
 	f.refresh(t)
-	if f.c.state.changed {
+	if replicaOf(f.c).state.changed {
 		t.Fatal("a refresh that re-read the same sessions marked the state changed")
 	}
 	testutil.CollectAndCount(f.c)
-	if f.c.series.tasks[web01].metrics != web01Before || f.c.series.tasks[db01].metrics != db01Before {
+	if replicaOf(f.c).series.tasks[web01].metrics != web01Before || replicaOf(f.c).series.tasks[db01].metrics != db01Before {
 		t.Fatal("a refresh that changed nothing rebuilt task series")
 	}
 
@@ -35,10 +35,10 @@ func TestSeriesCacheRebuildsOnlyChangedSeries(t *testing.T) {
 	f.src.set(append(tasks, done("t12", j, "web01", j.CreationTime, 20*time.Second, veeam.ResultSuccess)), append(jobs, j))
 	f.refresh(t)
 	sessionSeries := testutil.CollectAndCount(f.c, "veeam_em_replica_task_sessions_total")
-	if f.c.series.tasks[web01].metrics == web01Before {
+	if replicaOf(f.c).series.tasks[web01].metrics == web01Before {
 		t.Error("the series of the VM with a new session was not rebuilt")
 	}
-	if f.c.series.tasks[db01].metrics != db01Before {
+	if replicaOf(f.c).series.tasks[db01].metrics != db01Before {
 		t.Error("the series of a VM without a new session was rebuilt")
 	}
 	if want := 3 * 6; sessionSeries != want { // six VMs, three results each

@@ -10,17 +10,17 @@ import (
 // every cached metric shares. The encoders only read label pairs, so one
 // copy serves every metric and every concurrent scrape.
 type labelPairs struct {
-	backupServer, job, vm *string
-	taskStates            [len(veeam.TaskStates)]*dto.LabelPair
-	jobStates             [len(veeam.JobStates)]*dto.LabelPair
-	results               [resultCount]*dto.LabelPair
+	backupServer, job, vm, jobType *string
+	taskStates                     [len(veeam.TaskStates)]*dto.LabelPair
+	jobStates                      [len(veeam.JobStates)]*dto.LabelPair
+	results                        [resultCount]*dto.LabelPair
 	// retries[0] is retry="false", retries[1] retry="true".
 	retries [2]*dto.LabelPair
 }
 
 func newLabelPairs() labelPairs {
 	state, result, retry := "state", "result", "retry"
-	l := labelPairs{backupServer: stringRef("backup_server"), job: stringRef("job_name"), vm: stringRef("vm")}
+	l := labelPairs{backupServer: stringRef("backup_server"), job: stringRef("job_name"), vm: stringRef("vm"), jobType: stringRef("job_type")}
 	for i, st := range veeam.TaskStates {
 		l.taskStates[i] = &dto.LabelPair{Name: &state, Value: stringRef(st.String())}
 	}
@@ -71,26 +71,42 @@ func newTaskLabels(l *labelPairs, key taskKey) *taskLabels {
 }
 
 // jobLabels are the label pair lists of one job series' metrics, as
-// taskLabels are for a task series.
+// taskLabels are for a task series. They depend on the series' key and, for
+// a kind with the job_type label, on its job type.
 type jobLabels struct {
-	plain    []*dto.LabelPair // backup_server, job_name
+	jobType string           // the job_type value of the lists; "" without the label
+	plain   []*dto.LabelPair // backup_server, job_name[, job_type]
+	// keyOnly is backup_server, job_name: the task duration histogram is a
+	// task family and has no job_type.
+	keyOnly  []*dto.LabelPair
 	byState  [len(veeam.JobStates)][]*dto.LabelPair
 	byResult [resultCount][]*dto.LabelPair
-	// byResultRetry[result][retry]: backup_server, job_name, result, retry.
+	// byResultRetry[result][retry]: plain, result, retry.
 	byResultRetry [resultCount][2][]*dto.LabelPair
 }
 
-func newJobLabels(l *labelPairs, key jobKey) *jobLabels {
+// newJobLabels builds the lists of key, with job_type="jobType" after
+// job_name if withJobType: it sorts between job_name and the result, retry
+// and state labels.
+func newJobLabels(l *labelPairs, key jobKey, withJobType bool, jobType string) *jobLabels {
 	server := &dto.LabelPair{Name: l.backupServer, Value: &key.backupServer}
 	job := &dto.LabelPair{Name: l.job, Value: &key.job}
-	j := &jobLabels{plain: []*dto.LabelPair{server, job}}
+	keyOnly := []*dto.LabelPair{server, job}
+	j := &jobLabels{plain: keyOnly, keyOnly: keyOnly}
+	if withJobType {
+		j.jobType = jobType
+		j.plain = []*dto.LabelPair{server, job, {Name: l.jobType, Value: &j.jobType}}
+	}
+	with := func(extra ...*dto.LabelPair) []*dto.LabelPair {
+		return append(append(make([]*dto.LabelPair, 0, len(j.plain)+len(extra)), j.plain...), extra...)
+	}
 	for i := range j.byState {
-		j.byState[i] = []*dto.LabelPair{server, job, l.jobStates[i]}
+		j.byState[i] = with(l.jobStates[i])
 	}
 	for i := range j.byResult {
-		j.byResult[i] = []*dto.LabelPair{server, job, l.results[i]}
+		j.byResult[i] = with(l.results[i])
 		for retry := range j.byResultRetry[i] {
-			j.byResultRetry[i][retry] = []*dto.LabelPair{server, job, l.results[i], l.retries[retry]}
+			j.byResultRetry[i][retry] = with(l.results[i], l.retries[retry])
 		}
 	}
 	return j

@@ -138,5 +138,5 @@ func durationMetric(labels *jobLabels, h *durationHistogram) *dto.Metric {
 		buckets[i].CumulativeCount, buckets[i].UpperBound = &cumulative[i], &upper[i]
 		refs[i] = &buckets[i]
 	}
-	return &dto.Metric{Label: labels.plain, Histogram: &dto.Histogram{SampleCount: &count, SampleSum: &sum, Bucket: refs}}
+	return &dto.Metric{Label: labels.keyOnly, Histogram: &dto.Histogram{SampleCount: &count, SampleSum: &sum, Bucket: refs}}
 }

@@ -10,5 +10,7 @@ import (
 type Source interface {
 	ReplicaTaskSessions(ctx context.Context, w veeam.Window) (veeam.QueryResult[veeam.ReplicaTaskSession], error)
 	ReplicaJobSessions(ctx context.Context, w veeam.Window) (veeam.QueryResult[veeam.ReplicaJobSession], error)
+	BackupTaskSessions(ctx context.Context, w veeam.Window) (veeam.QueryResult[veeam.BackupTaskSession], error)
+	BackupJobSessions(ctx context.Context, w veeam.Window) (veeam.QueryResult[veeam.BackupJobSession], error)
 	Stats() veeam.Stats
 }

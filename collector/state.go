@@ -121,6 +121,7 @@ func (s *taskSeries) same(o *taskSeries) bool {
 type jobSeries struct {
 	latest        sessionRef
 	latestState   veeam.JobState
+	jobType       string // EM's JobType of the latest session
 	lastCompleted finishedSession
 	// completed[result][retry]: retry 1 counts retry sessions.
 	completed [resultCount][2]uint64
@@ -129,7 +130,8 @@ type jobSeries struct {
 
 // same reports whether s and o would give the same metric values.
 func (s *jobSeries) same(o *jobSeries) bool {
-	return s.latest.same(o.latest) && s.latestState == o.latestState && s.lastCompleted.same(o.lastCompleted) && s.completed == o.completed
+	return s.latest.same(o.latest) && s.latestState == o.latestState && s.jobType == o.jobType &&
+		s.lastCompleted.same(o.lastCompleted) && s.completed == o.completed
 }
 
 // durationHistogram accumulates task durations with cumulative bucket counts,
@@ -223,8 +225,8 @@ type batch struct {
 	jobs      veeam.QueryResult[veeam.ReplicaJobSession]
 }
 
-// state is the exporter's incremental view of the last lookback of replica
-// sessions. It does no I/O and is not safe for concurrent use; the Collector
+// state is the exporter's incremental view of the last lookback of one
+// kind's sessions. It does no I/O and is not safe for concurrent use; the Collector
 // guards it.
 type state struct {
 	lookback time.Duration
@@ -379,7 +381,7 @@ func (s *state) applyJob(j *veeam.ReplicaJobSession) {
 	}()
 	ref := sessionRef{uid: j.UID, creation: j.CreationTime}
 	if ref.supersedes(series.latest) {
-		series.latest, series.latestState = ref, j.State
+		series.latest, series.latestState, series.jobType = ref, j.State, j.JobType
 	}
 	if !j.Completed() {
 		return

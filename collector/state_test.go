@@ -218,6 +218,8 @@ func TestEachSessionCountedOnce(t *testing.T) {
 	expectSeries(t, f.c, "veeam_em_sessions_fetched_total", map[string]float64{
 		"type=ReplicaTaskSession": 8,
 		"type=ReplicaJobSession":  4,
+		"type=BackupTaskSession":  0,
+		"type=BackupJobSession":   0,
 	})
 }
 
@@ -300,9 +302,9 @@ func TestSeriesExpireAfterLookback(t *testing.T) {
 			t.Errorf("%d %s series after the lookback, want 0", n, family)
 		}
 	}
-	if len(f.c.state.jobNames) != 0 || len(f.c.state.countedTasks) != 0 || len(f.c.state.countedJobs) != 0 {
+	if len(replicaOf(f.c).state.jobNames) != 0 || len(replicaOf(f.c).state.countedTasks) != 0 || len(replicaOf(f.c).state.countedJobs) != 0 {
 		t.Errorf("bookkeeping left after the lookback: %d job names, %d task UIDs, %d job UIDs",
-			len(f.c.state.jobNames), len(f.c.state.countedTasks), len(f.c.state.countedJobs))
+			len(replicaOf(f.c).state.jobNames), len(replicaOf(f.c).state.countedTasks), len(replicaOf(f.c).state.countedJobs))
 	}
 }
 
@@ -324,20 +326,20 @@ func TestBookkeepingStaysWithinWindow(t *testing.T) {
 	f.refresh(t)
 	// Only the run created 59 minutes ago is within the 1h overlap of the
 	// next window: the others are not even remembered.
-	if got := len(f.c.state.countedTasks); got != 3 {
+	if got := len(replicaOf(f.c).state.countedTasks); got != 3 {
 		t.Fatalf("%d counted task UIDs after the first refresh, want 3", got)
 	}
-	if got := len(f.c.state.countedJobs); got != 1 {
+	if got := len(replicaOf(f.c).state.countedJobs); got != 1 {
 		t.Fatalf("%d counted job UIDs after the first refresh, want 1", got)
 	}
 	f.refresh(t)
-	if got := len(f.c.state.countedTasks); got != 3 {
+	if got := len(replicaOf(f.c).state.countedTasks); got != 3 {
 		t.Errorf("%d counted task UIDs after an incremental refresh, want 3", got)
 	}
-	if got := len(f.c.state.countedJobs); got != 1 {
+	if got := len(replicaOf(f.c).state.countedJobs); got != 1 {
 		t.Errorf("%d counted job UIDs after an incremental refresh, want 1", got)
 	}
-	if got := len(f.c.state.jobNames); got != 100 {
+	if got := len(replicaOf(f.c).state.jobNames); got != 100 {
 		t.Errorf("%d job session names remembered, want the 100 of the lookback", got)
 	}
 	expectSeries(t, f.c, "veeam_em_replica_task_duration_seconds", map[string]float64{"backup_server=vbr01,job_name=Hourly": 300})
@@ -372,7 +374,7 @@ func TestSessionOrdering(t *testing.T) {
 	expectSeries(t, f.c, "veeam_em_replica_task_last_duration_seconds", map[string]float64{
 		"backup_server=vbr01,job_name=Job,vm=vm3": 0,
 	})
-	if got := f.c.state.taskWindow.oldestRunning; !got.Equal(j.CreationTime) {
+	if got := replicaOf(f.c).state.taskWindow.oldestRunning; !got.Equal(j.CreationTime) {
 		t.Errorf("oldest running task session %s, want %s (the one without an end time)", got, j.CreationTime)
 	}
 }
@@ -406,7 +408,7 @@ func TestPruneVisitsWhatExpires(t *testing.T) {
 		f.src.set(tasks, jobs)
 		f.refresh(t)
 		windowStart := f.clock.Now().Add(-testLookback)
-		checkPruned(t, f.c.state, windowStart)
+		checkPruned(t, replicaOf(f.c).state, windowStart)
 		want := map[taskKey]bool{}
 		for _, task := range tasks {
 			if !task.CreationTime.Before(windowStart) {
@@ -414,7 +416,7 @@ func TestPruneVisitsWhatExpires(t *testing.T) {
 			}
 		}
 		got := map[taskKey]bool{}
-		for key := range f.c.state.tasks {
+		for key := range replicaOf(f.c).state.tasks {
 			got[key] = true
 		}
 		if !maps.Equal(got, want) {
