@@ -32,8 +32,8 @@ func TestCollectorSwitches(t *testing.T) {
 		t.Run(tc.flag, func(t *testing.T) {
 			sim := startSimulatedEM(t, 11, emsim.NewManualClock(time.Now().UTC()))
 			exp := startExporter(t, bin, append(sim.flags(), tc.flag)...)
+			exp.scrape()
 			_, families := exp.scrape()
-			_, families = exp.scrape()
 			if got := gaugeValue(families, "veeam_em_up"); got != 1 {
 				t.Fatalf("veeam_em_up = %v with %s, want 1", got, tc.flag)
 			}

@@ -26,7 +26,13 @@ for family in veeam_em_up veeam_em_scrape_duration_seconds veeam_em_last_success
   veeam_em_replica_task_last_total_size_bytes veeam_em_replica_task_last_completion_timestamp_seconds \
   veeam_em_replica_task_sessions_total veeam_em_replica_task_duration_seconds veeam_em_replica_job_last_state \
   veeam_em_replica_job_last_result veeam_em_replica_job_sessions_total veeam_em_exporter_build_info \
-  veeam_em_logons_total veeam_em_logon_rejections_total veeam_em_logon_backoff_seconds veeam_em_invalid_sessions_total; do
+  veeam_em_logons_total veeam_em_logon_rejections_total veeam_em_logon_backoff_seconds veeam_em_invalid_sessions_total \
+  veeam_em_collector_success veeam_em_collector_duration_seconds \
+  veeam_em_backup_task_last_state veeam_em_backup_task_last_result veeam_em_backup_task_last_start_timestamp_seconds \
+  veeam_em_backup_task_last_end_timestamp_seconds veeam_em_backup_task_last_duration_seconds \
+  veeam_em_backup_task_last_total_size_bytes veeam_em_backup_task_last_completion_timestamp_seconds \
+  veeam_em_backup_task_sessions_total veeam_em_backup_task_duration_seconds veeam_em_backup_job_last_state \
+  veeam_em_backup_job_last_result veeam_em_backup_job_sessions_total; do
   grep -q "^# TYPE $family " "$work/metrics" || { echo "metric family $family missing"; exit 1; }
 done
 
