@@ -180,7 +180,7 @@ func TestProbeTwoEnterpriseManagers(t *testing.T) {
 	}
 
 	eastUp, eastServers, eastFamilies := probeTarget(t, exp, east.sim.URL, "em_east")
-	drUp, drServers, _ := probeTarget(t, exp, dr.sim.URL, "em_dr")
+	drUp, drServers, drFamilies := probeTarget(t, exp, dr.sim.URL, "em_dr")
 	if eastUp != 1 || drUp != 1 {
 		t.Fatalf("veeam_em_up: east %v, dr %v; want 1 for both", eastUp, drUp)
 	}
@@ -190,6 +190,16 @@ func TestProbeTwoEnterpriseManagers(t *testing.T) {
 	for server := range eastServers {
 		if drServers[server] {
 			t.Errorf("backup server %q in both sites' metrics: a probe serves another target's series", server)
+		}
+	}
+	for site, families := range map[string]map[string]*dto.MetricFamily{"east": eastFamilies, "dr": drFamilies} {
+		for _, collector := range []string{"replica", "backup"} {
+			if v := labelledValue(families, "veeam_em_collector_success", "collector", collector); v != 1 {
+				t.Errorf("%s: veeam_em_collector_success{collector=%q} = %v, want 1", site, collector, v)
+			}
+			if len(families["veeam_em_"+collector+"_task_sessions_total"].GetMetric()) == 0 {
+				t.Errorf("%s: no veeam_em_%s_task_sessions_total series through /probe", site, collector)
+			}
 		}
 	}
 	if _, ok := eastFamilies["process_cpu_seconds_total"]; ok {

@@ -227,15 +227,30 @@ func soakTicks(ctx context.Context, cfg soakConfig, began time.Time, offset, int
 	}
 }
 
-// soakCompleted counts the simulator's completed task and job sessions as
+// soakKind is one collector's sessions as the soak checks them: the
+// exporter's counters against the simulator's own record.
+type soakKind struct {
+	name, taskType, jobType string
+	tasks                   func(asOf time.Time) []emsim.TaskSession
+	jobs                    func(asOf time.Time) []emsim.JobSession
+}
+
+func soakKinds(sim *emsim.Running) []soakKind {
+	return []soakKind{
+		{"replica", "ReplicaTaskSession", "ReplicaJobSession", sim.TaskSessions, sim.JobSessions},
+		{"backup", "BackupTaskSession", "BackupJobSession", sim.BackupTaskSessions, sim.BackupJobSessions},
+	}
+}
+
+// completed counts the simulator's completed task and job sessions of k as
 // of asOf.
-func soakCompleted(sim *emsim.Running, asOf time.Time) (tasks, jobs int) {
-	for _, ts := range sim.TaskSessions(asOf) {
+func (k soakKind) completed(asOf time.Time) (tasks, jobs int) {
+	for _, ts := range k.tasks(asOf) {
 		if ts.State == "Completed" {
 			tasks++
 		}
 	}
-	for _, js := range sim.JobSessions(asOf) {
+	for _, js := range k.jobs(asOf) {
 		if js.State == "Stopped" {
 			jobs++
 		}
@@ -243,18 +258,18 @@ func soakCompleted(sim *emsim.Running, asOf time.Time) (tasks, jobs int) {
 	return tasks, jobs
 }
 
-// soakTaskDiff lists the task series whose counter differs from the
+// taskDiff lists the task series of k whose counter differs from the
 // simulator's completed sessions as of asOf, to say where a mismatch is.
-func soakTaskDiff(sim *emsim.Running, asOf time.Time, families map[string]*dto.MetricFamily) []string {
+func (k soakKind) taskDiff(asOf time.Time, families map[string]*dto.MetricFamily) []string {
 	type key struct{ server, job, vm string }
 	want := map[key]int{}
-	for _, ts := range sim.TaskSessions(asOf) {
+	for _, ts := range k.tasks(asOf) {
 		if ts.State == "Completed" {
 			want[key{ts.BackupServer, ts.JobName, ts.VM}]++
 		}
 	}
 	got := map[key]int{}
-	for _, m := range families["veeam_em_replica_task_sessions_total"].GetMetric() {
+	for _, m := range families["veeam_em_"+k.name+"_task_sessions_total"].GetMetric() {
 		labels := map[string]string{}
 		for _, lp := range m.GetLabel() {
 			labels[lp.GetName()] = lp.GetValue()
@@ -274,6 +289,36 @@ func soakTaskDiff(sim *emsim.Running, asOf time.Time, families map[string]*dto.M
 	}
 	slices.Sort(diffs)
 	return diffs
+}
+
+// soakCounts are one kind's counters in the final scrape and the range the
+// simulator's totals took while that scrape's refresh read its pages.
+type soakCounts struct {
+	kind             soakKind
+	tasks, jobs      int
+	tasksLo, tasksHi int
+	jobsLo, jobsHi   int
+	taskLast         time.Time
+}
+
+func (k soakKind) counts(t *testing.T, requests []emsim.Request, families map[string]*dto.MetricFamily) soakCounts {
+	t.Helper()
+	taskFirst, taskLast, taskOK := soakPageTimes(requests, k.taskType)
+	jobFirst, jobLast, jobOK := soakPageTimes(requests, k.jobType)
+	if !taskOK || !jobOK {
+		t.Fatalf("the final scrape read no pages of %s or %s; requests: %+v", k.taskType, k.jobType, requests)
+	}
+	c := soakCounts{
+		kind:     k,
+		tasks:    int(sumCounter(families, "veeam_em_"+k.name+"_task_sessions_total")),
+		jobs:     int(sumCounter(families, "veeam_em_"+k.name+"_job_sessions_total")),
+		taskLast: taskLast,
+	}
+	c.tasksLo, _ = k.completed(taskFirst)
+	c.tasksHi, _ = k.completed(taskLast)
+	_, c.jobsLo = k.completed(jobFirst)
+	_, c.jobsHi = k.completed(jobLast)
+	return c
 }
 
 // soakPageTimes is the simulated time of the first and the last answered
@@ -433,17 +478,10 @@ func TestSoak(t *testing.T) {
 	_, families := exp.scrape()
 	scrapeLog.add(finalStart, nil)
 	requests := sim.Requests()
-	gotTasks := int(sumCounter(families, "veeam_em_replica_task_sessions_total"))
-	gotJobs := int(sumCounter(families, "veeam_em_replica_job_sessions_total"))
-	taskFirst, taskLast, taskOK := soakPageTimes(requests, "ReplicaTaskSession")
-	jobFirst, jobLast, jobOK := soakPageTimes(requests, "ReplicaJobSession")
-	if !taskOK || !jobOK {
-		t.Fatalf("the final scrape read no pages of both session types; requests: %+v", requests)
+	var counts []soakCounts
+	for _, k := range soakKinds(sim) {
+		counts = append(counts, k.counts(t, requests, families))
 	}
-	wantTasksLo, _ := soakCompleted(sim, taskFirst)
-	wantTasksHi, _ := soakCompleted(sim, taskLast)
-	_, wantJobsLo := soakCompleted(sim, jobFirst)
-	_, wantJobsHi := soakCompleted(sim, jobLast)
 	finalRSS, err := rssOfProcess(pid)
 	if err != nil {
 		t.Fatal(err)
@@ -490,11 +528,14 @@ func TestSoak(t *testing.T) {
 		fmt.Sprintf("VmRSS: first sample %s, plateau peak %s, last-quarter peak %s (limit %s), end %s", soakMiB(first.rss), soakMiB(plateauRSS), soakMiB(lastRSS), soakMiB(plateauRSS*5/4), soakMiB(finalRSS)),
 		fmt.Sprintf("process_resident_memory_bytes: first %s, last %s", soakMiB(first.promRSS), soakMiB(samples[len(samples)-1].promRSS)),
 		fmt.Sprintf("go_goroutines: first %d, plateau %d..%d, last quarter %d..%d, end %d", first.goroutines, plateauLo, plateauHi, lastLo, lastHi, finalGoroutines),
-		fmt.Sprintf("veeam_em_replica_task_sessions_total: %d; simulator's completed task sessions as of the final pages: %d..%d", gotTasks, wantTasksLo, wantTasksHi),
-		fmt.Sprintf("veeam_em_replica_job_sessions_total: %d; simulator's completed job sessions as of the final pages: %d..%d", gotJobs, wantJobsLo, wantJobsHi),
 		fmt.Sprintf("logons: %d (1 + %d silences = %d expected, ≤ 1 + %d silences and gaps; coarse bound 1 + elapsed/idle + 1 = %d)", logons, pauses, 1+pauses, longGaps, coarseBound),
 		fmt.Sprintf("after SIGTERM: logoffs %d, active sessions %d", logoffs, active),
 		fmt.Sprintf("samples: %d", len(samples)),
+	}
+	for _, c := range counts {
+		summary = append(summary,
+			fmt.Sprintf("veeam_em_%s_task_sessions_total: %d; simulator's completed %s task sessions as of the final pages: %d..%d", c.kind.name, c.tasks, c.kind.name, c.tasksLo, c.tasksHi),
+			fmt.Sprintf("veeam_em_%s_job_sessions_total: %d; simulator's completed %s job sessions as of the final pages: %d..%d", c.kind.name, c.jobs, c.kind.name, c.jobsLo, c.jobsHi))
 	}
 
 	if scrapeLog.errors > 0 {
@@ -506,12 +547,14 @@ func TestSoak(t *testing.T) {
 	if lastLo < plateauLo-5 || lastHi > plateauHi+5 {
 		t.Errorf("goroutines moved: last quarter %d..%d, plateau %d..%d (±5 allowed)", lastLo, lastHi, plateauLo, plateauHi)
 	}
-	if gotTasks < wantTasksLo || gotTasks > wantTasksHi {
-		diffs := soakTaskDiff(sim, taskLast, families)
-		t.Errorf("veeam_em_replica_task_sessions_total sums to %d, the simulator completed %d..%d; series that differ: %v", gotTasks, wantTasksLo, wantTasksHi, diffs[:min(len(diffs), 10)])
-	}
-	if gotJobs < wantJobsLo || gotJobs > wantJobsHi {
-		t.Errorf("veeam_em_replica_job_sessions_total sums to %d, the simulator completed %d..%d", gotJobs, wantJobsLo, wantJobsHi)
+	for _, c := range counts {
+		if c.tasks < c.tasksLo || c.tasks > c.tasksHi {
+			diffs := c.kind.taskDiff(c.taskLast, families)
+			t.Errorf("veeam_em_%s_task_sessions_total sums to %d, the simulator completed %d..%d; series that differ: %v", c.kind.name, c.tasks, c.tasksLo, c.tasksHi, diffs[:min(len(diffs), 10)])
+		}
+		if c.jobs < c.jobsLo || c.jobs > c.jobsHi {
+			t.Errorf("veeam_em_%s_job_sessions_total sums to %d, the simulator completed %d..%d", c.kind.name, c.jobs, c.jobsLo, c.jobsHi)
+		}
 	}
 	if logons < 1+pauses || logons > 1+longGaps || logons > coarseBound {
 		t.Errorf("logons = %d, want between 1 + %d silences and 1 + %d long gaps (and ≤ %d)", logons, pauses, longGaps, coarseBound)

@@ -74,9 +74,19 @@ func benchFleet(now time.Time, shape fleetShape) ([]veeam.ReplicaTaskSession, []
 // registry holding only it, and the gatherer the handler serves it with
 // (beside an empty registry, as main gives it the process and Go metrics).
 func benchCollector(b *testing.B) (*Collector, *fakeSource, *prometheus.Registry, prometheus.Gatherer) {
+	return benchCollectorOf(b, false)
+}
+
+// benchCollectorOf is benchCollector, with every VM of the fleet also
+// backed up by a job of the same shape when backedUp is set.
+func benchCollectorOf(b *testing.B, backedUp bool) (*Collector, *fakeSource, *prometheus.Registry, prometheus.Gatherer) {
 	b.Helper()
 	src := &fakeSource{logons: 1}
-	src.set(benchFleet(t0, benchShape))
+	tasks, jobs := benchFleet(t0, benchShape)
+	src.set(tasks, jobs)
+	if backedUp {
+		src.setBackup(asBackup(tasks, jobs, func(string) string { return "Backup" }))
+	}
 	c := New(src, Options{Lookback: 48 * time.Hour, Overlap: time.Hour, Now: func() time.Time { return t0 }})
 	if err := c.Refresh(context.Background()); err != nil {
 		b.Fatalf("refresh: %v", err)
@@ -115,7 +125,11 @@ func processCPU(b testing.TB) time.Duration {
 // refresh before each scrape; viaRegistry serves a registry that collects
 // the Collector instead.
 func benchScrape(b *testing.B, header http.Header, viaRegistry bool) {
-	_, _, reg, g := benchCollector(b)
+	benchScrapeOf(b, header, viaRegistry, false)
+}
+
+func benchScrapeOf(b *testing.B, header http.Header, viaRegistry, backedUp bool) {
+	_, _, reg, g := benchCollectorOf(b, backedUp)
 	if viaRegistry {
 		g = reg
 	}
@@ -139,6 +153,13 @@ func benchScrape(b *testing.B, header http.Header, viaRegistry bool) {
 
 func BenchmarkScrape4000VMs(b *testing.B) {
 	benchScrape(b, http.Header{}, false)
+}
+
+// BenchmarkScrape4000VMsReplicatedAndBackedUp is the scrape of the same
+// fleet when every VM is also backed up: the backup families double the
+// series.
+func BenchmarkScrape4000VMsReplicatedAndBackedUp(b *testing.B) {
+	benchScrapeOf(b, http.Header{}, false, true)
 }
 
 func BenchmarkScrape4000VMsOpenMetrics(b *testing.B) {
