@@ -1,5 +1,5 @@
 // Command veeam_em_exporter exposes Veeam Backup Enterprise Manager replica
-// task sessions as Prometheus metrics.
+// and backup sessions as Prometheus metrics.
 package main
 
 import (
@@ -157,7 +157,7 @@ func main() {
 	if *metricsPath != "/" {
 		landing, err := web.NewLandingPage(web.LandingConfig{
 			Name:        "Veeam Enterprise Manager Exporter",
-			Description: "Prometheus exporter for Veeam Backup Enterprise Manager replica task sessions",
+			Description: "Prometheus exporter for Veeam Backup Enterprise Manager replica and backup sessions",
 			Version:     version.Info(),
 			Links: []web.LandingLinks{
 				{Address: *metricsPath, Text: "Metrics"},

@@ -294,7 +294,8 @@ func selectedMetrics(expr string) ([]string, error) {
 				i = end
 				continue
 			}
-			if !isAggregation(tok.text) && !isFunction(tok.text) {
+			// A binary operator before a parenthesis: "a or (b)".
+			if !isAggregation(tok.text) && !isFunction(tok.text) && !isKeyword(tok.text) {
 				return nil, fmt.Errorf("unknown function %s()", tok.text)
 			}
 		case isKeyword(tok.text):
