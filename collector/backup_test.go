@@ -276,3 +276,30 @@ func TestNewPanicsOnAnUnknownKind(t *testing.T) {
 	}()
 	New(&fakeSource{}, Options{Kinds: []Kind{"tape"}, Logger: log.NewNopLogger()})
 }
+
+// TestDifferentCausesAreAllSaid: queries that failed for different reasons
+// are each named, on one line, and each cause stays reachable.
+func TestDifferentCausesAreAllSaid(t *testing.T) {
+	f := newFixture(t)
+	replicaErr := &veeam.APIError{Op: "query ReplicaTaskSession page 1", StatusCode: 500, Status: "InternalServerError", Message: "replica index rebuilding"}
+	backupErr := &veeam.APIError{Op: "query BackupJobSession page 1", StatusCode: 503, Status: "ServiceUnavailable", Message: "backup catalog offline"}
+	f.src.failWith(replicaErr, nil)
+	f.src.failBackupWith(backupErr)
+	err := f.c.Refresh(context.Background())
+	if !errors.Is(err, replicaErr) || !errors.Is(err, backupErr) {
+		t.Fatalf("Refresh returned %v, want both causes reachable", err)
+	}
+	msg := err.Error()
+	for _, want := range []string{"fetch replica task sessions created since ", "replica index rebuilding; ", "fetch backup task and backup job sessions: "} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("%q does not say %q", msg, want)
+		}
+	}
+	if n := strings.Count(msg, "backup catalog offline"); n != 1 {
+		t.Errorf("the backup queries' shared cause appears %d times in %q, want once", n, msg)
+	}
+	if strings.Contains(msg, "\n") {
+		t.Errorf("the error spans several lines: %q", msg)
+	}
+	expectSeries(t, f.c, "veeam_em_collector_success", map[string]float64{"collector=replica": 0, "collector=backup": 0})
+}

@@ -37,7 +37,7 @@ type Options struct {
 	// Logger receives one error line per failed refresh; nil discards.
 	Logger log.Logger
 	// Kinds are the kinds of sessions followed, each with its own metrics
-	// and EM queries; nil means every kind (see Kinds). New panics on an
+	// and EM queries; none means every kind (see Kinds). New panics on an
 	// unknown kind.
 	Kinds []Kind
 }
@@ -98,7 +98,7 @@ func New(src Source, opts Options) *Collector {
 	if opts.Logger == nil {
 		opts.Logger = log.NewNopLogger()
 	}
-	if opts.Kinds == nil {
+	if len(opts.Kinds) == 0 {
 		opts.Kinds = Kinds()
 	}
 	life, endLife := context.WithCancel(context.Background())

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -129,7 +130,7 @@ func (c *Collector) refresh(ctx context.Context) error {
 	wg.Wait()
 	elapsed := time.Since(began)
 
-	var failed []error
+	var failed []*fetchError
 	var fetchedBytes int64
 	c.mu.Lock()
 	changed := false
@@ -192,7 +193,7 @@ type kindWindows struct {
 // kindFetch is what one kind's queries returned in a refresh.
 type kindFetch struct {
 	batch   batch
-	errs    []error // one per failed query
+	errs    []*fetchError // one per failed query
 	elapsed time.Duration
 }
 
@@ -235,29 +236,38 @@ func formatSince(t time.Time) string {
 }
 
 // joinErrors keeps a failed refresh to one readable line however many
-// queries failed. When they failed for the same reason, as they do when EM
-// is down or refuses the logon, the reason is said once.
-func joinErrors(errs []error) error {
-	switch len(errs) {
+// queries failed, and says each cause once: queries that failed for the same
+// reason, as they all do when EM is down or refuses the logon, are named
+// together before it.
+func joinErrors(errs []*fetchError) error {
+	var groups [][]*fetchError
+	for _, e := range errs {
+		i := slices.IndexFunc(groups, func(g []*fetchError) bool { return g[0].err.Error() == e.err.Error() })
+		if i < 0 {
+			groups = append(groups, nil)
+			i = len(groups) - 1
+		}
+		groups[i] = append(groups[i], e)
+	}
+	joined := make(joinedErrors, 0, len(groups))
+	for _, g := range groups {
+		if len(g) == 1 {
+			joined = append(joined, g[0])
+			continue
+		}
+		shared := &sharedCauseError{cause: g[0].err}
+		for _, e := range g {
+			shared.whats = append(shared.whats, e.what)
+		}
+		joined = append(joined, shared)
+	}
+	switch len(joined) {
 	case 0:
 		return nil
 	case 1:
-		return errs[0]
+		return joined[0]
 	}
-	whats := make([]string, len(errs))
-	sameCause := true
-	for i, err := range errs {
-		var f *fetchError
-		if !errors.As(err, &f) || f.err.Error() != errs[0].(*fetchError).err.Error() {
-			sameCause = false
-			break
-		}
-		whats[i] = f.what
-	}
-	if sameCause {
-		return &sharedCauseError{whats: whats, cause: errs[0].(*fetchError).err}
-	}
-	return joinedErrors(errs)
+	return joined
 }
 
 // sharedCauseError is several queries that failed for one reason.
