@@ -57,37 +57,48 @@ func TestGoldenBackupStatesAndResults(t *testing.T) {
 	assertGolden(t, f.c, "backup_states_and_results")
 }
 
-// TestBackupMirrorsReplica checks that the same sessions give the same
-// series whether EM returns them as replica or as backup sessions, apart
-// from the family names and the job_type label.
+// TestBackupMirrorsReplica checks, on the sessions of every replica golden
+// test, that the same sessions give the same series whether EM returns them
+// as replica or as backup sessions, apart from the family names and the
+// job_type label.
 func TestBackupMirrorsReplica(t *testing.T) {
-	replica := newFixture(t)
-	replica.src.set(statesAndResults())
-	replica.refresh(t)
-	backup := newFixture(t)
-	tasks, jobs := statesAndResults()
-	backup.src.setBackup(asBackup(tasks, jobs, func(string) string { return "" }))
-	backup.refresh(t)
-	for _, name := range deterministicMetrics {
-		if !strings.HasPrefix(name, "veeam_em_replica_") {
-			continue
-		}
-		want := series(t, replica.c, name)
-		got := make(map[string]float64)
-		for key, v := range series(t, backup.c, strings.Replace(name, "veeam_em_replica_", "veeam_em_backup_", 1)) {
-			got[strings.Replace(key, ",job_type=", "", 1)] = v
-		}
-		if len(want) == 0 {
-			t.Fatalf("%s has no series: the comparison would prove nothing", name)
-		}
-		if len(got) != len(want) {
-			t.Errorf("%s: %d backup series, %d replica series", name, len(got), len(want))
-		}
-		for key, v := range want {
-			if g, ok := got[key]; !ok || g != v {
-				t.Errorf("%s{%s}: backup %v (present %v), replica %v", name, key, g, ok, v)
+	for name, sessions := range map[string]func() ([]veeam.ReplicaTaskSession, []veeam.ReplicaJobSession){
+		"states and results": statesAndResults,
+		"hard names":         hardNames,
+		"fallback job name":  fallbackJobNames,
+	} {
+		t.Run(name, func(t *testing.T) {
+			replica := newFixture(t)
+			replica.src.set(sessions())
+			replica.refresh(t)
+			backup := newFixture(t)
+			tasks, jobs := sessions()
+			backup.src.setBackup(asBackup(tasks, jobs, func(string) string { return "Backup" }))
+			backup.refresh(t)
+			compared := 0
+			for _, family := range deterministicMetrics {
+				if !strings.HasPrefix(family, "veeam_em_replica_") {
+					continue
+				}
+				want := series(t, replica.c, family)
+				got := make(map[string]float64)
+				for key, v := range series(t, backup.c, strings.Replace(family, "veeam_em_replica_", "veeam_em_backup_", 1)) {
+					got[strings.Replace(key, ",job_type=Backup", "", 1)] = v
+				}
+				compared += len(want)
+				if len(got) != len(want) {
+					t.Errorf("%s: %d backup series, %d replica series", family, len(got), len(want))
+				}
+				for key, v := range want {
+					if g, ok := got[key]; !ok || g != v {
+						t.Errorf("%s{%s}: backup %v (present %v), replica %v", family, key, g, ok, v)
+					}
+				}
 			}
-		}
+			if compared == 0 {
+				t.Fatal("no replica series: the comparison would prove nothing")
+			}
+		})
 	}
 }
 

@@ -161,21 +161,35 @@ func TestGoldenStatesAndResults(t *testing.T) {
 // only the exposition format's escaping.
 func TestGoldenHardNames(t *testing.T) {
 	f := newFixture(t)
+	f.src.set(hardNames())
+	f.refresh(t)
+	assertGolden(t, f.c, "hard_names")
+}
+
+// hardNames are sessions of a server, a job and VMs whose names need
+// escaping or are not ASCII.
+func hardNames() ([]veeam.ReplicaTaskSession, []veeam.ReplicaJobSession) {
 	const server = "sauvegarde-Genève-备份.corp.local"
 	j := jobRun("dr", server, "Replica@DR site", t0.Add(-4*time.Hour), time.Hour, veeam.ResultSuccess, false)
 	var tasks []veeam.ReplicaTaskSession
 	for i, vm := range []string{`fs01, "legacy"`, `app;db`, `C:\share\vm`, `Zürich-DC`, `数据库-01`} {
 		tasks = append(tasks, done("hard"+string(rune('a'+i)), j, vm, j.CreationTime.Add(time.Duration(i)*time.Minute), 10*time.Minute, veeam.ResultSuccess))
 	}
-	f.src.set(tasks, []veeam.ReplicaJobSession{j})
-	f.refresh(t)
-	assertGolden(t, f.c, "hard_names")
+	return tasks, []veeam.ReplicaJobSession{j}
 }
 
 // TestGoldenFallbackJobName covers task sessions whose job session EM did
 // not return: the job name then comes from the job session's name.
 func TestGoldenFallbackJobName(t *testing.T) {
 	f := newFixture(t)
+	f.src.set(fallbackJobNames())
+	f.refresh(t)
+	assertGolden(t, f.c, "fallback_job_name")
+}
+
+// fallbackJobNames are task sessions of a job session EM did not return, of
+// an old EM version's job session and of a renamed job.
+func fallbackJobNames() ([]veeam.ReplicaTaskSession, []veeam.ReplicaJobSession) {
 	// Only the task sessions of this run are returned, not the run itself.
 	unknown := jobRun("unknown", "vbr01", "Replica@DR site", t0.Add(-3*time.Hour), time.Hour, veeam.ResultSuccess, false)
 	unknown.Name = "Replica@DR site@2025-06-18 11:00:00.1234567"
@@ -186,13 +200,11 @@ func TestGoldenFallbackJobName(t *testing.T) {
 	// A renamed job: the join wins over the session name.
 	renamed := jobRun("renamed", "vbr01", "New Name", t0.Add(-time.Hour), 30*time.Minute, veeam.ResultSuccess, false)
 	renamed.Name = "Old Name@2025-06-18 11:00:00"
-	f.src.set([]veeam.ReplicaTaskSession{
+	return []veeam.ReplicaTaskSession{
 		done("u1", unknown, "vm-unknown-job", unknown.CreationTime, 5*time.Minute, veeam.ResultSuccess),
 		done("l1", legacy, "vm-legacy", legacy.CreationTime, 5*time.Minute, veeam.ResultWarning),
 		done("r1", renamed, "vm-renamed", renamed.CreationTime, 5*time.Minute, veeam.ResultSuccess),
-	}, []veeam.ReplicaJobSession{renamed, legacy})
-	f.refresh(t)
-	assertGolden(t, f.c, "fallback_job_name")
+	}, []veeam.ReplicaJobSession{renamed, legacy}
 }
 
 func TestLint(t *testing.T) {
