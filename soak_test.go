@@ -29,9 +29,11 @@ import (
 // clock, scraped steadily by several scrapers for a long stretch. SOAK.md
 // explains the knobs, the rules and the figures of a recorded run.
 
-// soakTopology is a mid-size site: two backup servers with six hourly jobs
-// of 4 to 12 VMs, every hard name, no retention, so that the simulator's
-// ground truth still holds every session the exporter ever counted.
+// soakTopology is a mid-size site: two backup servers with six hourly
+// replica jobs of 4 to 12 VMs, two backup jobs every 2 hours and a backup
+// copy job every 6 hours per server, every hard name, no retention, so that
+// the simulator's ground truth still holds every session the exporter ever
+// counted.
 func soakTopology() emsim.Topology {
 	return emsim.Topology{
 		BackupServers:    2,
@@ -50,6 +52,20 @@ func soakTopology() emsim.Topology {
 		MaxRetries:       2,
 		RetryDelay:       5 * time.Minute,
 		WithHardNames:    true,
+		Backup: emsim.BackupJobs{
+			JobsPerServer:     2,
+			CopyJobsPerServer: 1,
+			Interval:          2 * time.Hour,
+			CopyInterval:      6 * time.Hour,
+			TaskStagger:       30 * time.Second,
+			TaskDurationMin:   5 * time.Minute,
+			TaskDurationMax:   30 * time.Minute,
+			FailureRate:       0.05,
+			WarningRate:       0.1,
+			RetryFailureRate:  0.3,
+			MaxRetries:        1,
+			RetryDelay:        10 * time.Minute,
+		},
 	}
 }
 
