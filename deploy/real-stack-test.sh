@@ -573,7 +573,7 @@ for alert_name in "${alert_names[@]}"; do
 done
 
 step "the exporter and Enterprise Manager alerts stay quiet"
-python3 "$work/check.py" quiet "$prometheus_url" VeeamEMExporterDown VeeamEMUnreachable VeeamEMRefreshFailing ||
+python3 "$work/check.py" quiet "$prometheus_url" VeeamEMExporterDown VeeamEMUnreachable VeeamEMRefreshFailing VeeamEMCollectorFailing ||
   fail "an exporter health alert is pending or firing while the exporter is healthy"
 
 step "passed in $((SECONDS - started))s"
