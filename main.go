@@ -149,7 +149,7 @@ func main() {
 	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) {
 		// In probe-only mode, the configuration loaded at start is enough.
 		if single != nil && !single.sessions.Ready() {
-			http.Error(w, "Not ready: no successful refresh from Enterprise Manager yet", http.StatusServiceUnavailable)
+			http.Error(w, "Not ready: not every collector has refreshed from Enterprise Manager successfully yet", http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "Ready")

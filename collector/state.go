@@ -226,8 +226,8 @@ type batch struct {
 }
 
 // state is the exporter's incremental view of the last lookback of one
-// kind's sessions. It does no I/O and is not safe for concurrent use; the Collector
-// guards it.
+// kind's sessions. It does no I/O and is not safe for concurrent use; the
+// Collector guards it.
 type state struct {
 	lookback time.Duration
 	overlap  time.Duration
