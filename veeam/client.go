@@ -49,9 +49,13 @@ type Config struct {
 	// its certificate does not name.
 	ServerName string
 	PageSize   int // entities per query page; 1000 when 0
-	// MaxConcurrentPages bounds the pages of one query fetched at once once
-	// the first page has told how many there are; 4 when 0. A remote EM's
-	// latency then costs about a quarter of the pages' round trips.
+	// MaxConcurrentPages bounds the query pages the client requests at
+	// once, over all its queries; 4 when 0. The pages of a query after the
+	// first, which tells how many there are, are fetched concurrently, so a
+	// remote EM's latency costs about a quarter of the pages' round trips;
+	// queries running at the same time (replica and backup sessions) share
+	// the bound, so EM never serves more than this many pages to one
+	// exporter target.
 	MaxConcurrentPages int
 	MaxBodyBytes       int64             // largest response body accepted; 256 MiB when 0
 	Transport          http.RoundTripper // replaces the client's own transport and its TLS settings
@@ -74,8 +78,10 @@ type Client struct {
 	password func() (string, error)
 	pageSize int
 	maxPages int
-	// pagesInFlight bounds the concurrent page fetches of one query.
+	// pagesInFlight bounds the concurrent page fetches of one query, and
+	// pageSlots, holding that many tokens, those of all queries together.
 	pagesInFlight int
+	pageSlots     chan struct{}
 	maxBody       int64
 	http          *http.Client
 	logger        log.Logger
@@ -173,6 +179,7 @@ func New(cfg Config) (*Client, error) {
 	if c.pagesInFlight == 0 {
 		c.pagesInFlight = defaultPagesInFlight
 	}
+	c.pageSlots = make(chan struct{}, c.pagesInFlight)
 	return c, nil
 }
 

@@ -290,6 +290,12 @@ func fetchPages[T any](ctx context.Context, c *Client, q entityQuery[T], filter 
 // fetchPage gets and decodes one page; n is the body bytes read.
 func fetchPage[T any](ctx context.Context, c *Client, q entityQuery[T], filter Filter, page int) (p entityPage[T], n int64, err error) {
 	op := fmt.Sprintf("query %s page %d", q.typ, page)
+	select {
+	case c.pageSlots <- struct{}{}:
+		defer func() { <-c.pageSlots }()
+	case <-ctx.Done():
+		return p, 0, fmt.Errorf("%s: wait for another page request to end: %w", op, context.Cause(ctx))
+	}
 	resp, err := c.authorized(ctx, op, http.MethodGet, c.queryURL(q.typ, filter, page))
 	if err != nil {
 		return p, 0, err

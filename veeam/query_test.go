@@ -1,12 +1,15 @@
 package veeam
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -380,6 +383,72 @@ func TestQueryBoundsPagesInFlight(t *testing.T) {
 				t.Errorf("%d pages in flight at most, want %d", peak, tc.want)
 			}
 		})
+	}
+}
+
+// TestConcurrentQueriesShareThePageBound runs four queries at once, as the
+// replica and backup collectors do: together they never have more pages in
+// flight than the bound.
+func TestConcurrentQueriesShareThePageBound(t *testing.T) {
+	const pagesCount, bound = 6, 3
+	f := newFakeEM(t, false)
+	var counter inFlight
+	f.query = func(w http.ResponseWriter, r *http.Request) {
+		counter.enter()
+		defer counter.leave()
+		page := pageParam(t, r)
+		time.Sleep(15 * time.Millisecond)
+		writeXML(w, queryResult(page, 1, pagesCount, completed(fmt.Sprintf("%s-p%d", r.URL.Query().Get("type"), page))))
+	}
+	c := newTestClient(t, f, func(cfg *Config) { cfg.MaxConcurrentPages = bound })
+	ctx := testContext(t)
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	wg.Go(func() { _, errs[0] = c.ReplicaTaskSessions(ctx, Window{}) })
+	wg.Go(func() { _, errs[1] = c.ReplicaTaskSessions(ctx, Window{}) })
+	wg.Go(func() { _, errs[2] = c.ReplicaTaskSessions(ctx, Window{}) })
+	wg.Go(func() { _, errs[3] = c.ReplicaTaskSessions(ctx, Window{}) })
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if peak := counter.peak.Load(); peak != bound {
+		t.Errorf("%d pages in flight at most over 4 queries, want %d", peak, bound)
+	}
+}
+
+// TestPageWaitEndsWithTheContext: a query waiting for a page slot gives up
+// when its context ends, naming the query.
+func TestPageWaitEndsWithTheContext(t *testing.T) {
+	f := newFakeEM(t, false)
+	release := make(chan struct{})
+	f.query = func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		writeXML(w, queryResult(1, 1, 1, completed("p1")))
+	}
+	c := newTestClient(t, f, func(cfg *Config) { cfg.MaxConcurrentPages = 1 })
+	// This query holds the only slot until the test releases it.
+	holderDone := make(chan error, 1)
+	go func() {
+		_, err := c.ReplicaTaskSessions(testContext(t), Window{})
+		holderDone <- err
+	}()
+	defer func() {
+		close(release)
+		if err := <-holderDone; err != nil {
+			t.Errorf("the query holding the slot: %v", err)
+		}
+	}()
+	for len(f.rawQueries()) == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(testContext(t), 50*time.Millisecond)
+	defer cancel()
+	_, err := c.ReplicaJobSessions(ctx, Window{})
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "query ReplicaJobSession page 1") {
+		t.Errorf("err = %v, want the deadline, naming the waiting query", err)
 	}
 }
 
