@@ -204,6 +204,13 @@ func (p *Prober) newTarget(key probeKey, module config.AuthModule) (*probeTarget
 	}
 	collectorOpts := p.opts.Collector
 	collectorOpts.Logger = logger("collector")
+	if len(module.Collectors) > 0 {
+		// The module's own choice replaces the --collector.* flags.
+		collectorOpts.Kinds = make([]Kind, len(module.Collectors))
+		for i, name := range module.Collectors {
+			collectorOpts.Kinds[i] = Kind(name)
+		}
+	}
 	c := New(client, collectorOpts)
 	handlerOpts := p.opts.Handler
 	handlerOpts.Logger = logger("handler")

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -343,5 +344,47 @@ func TestProbeSweepsIdleTargetsByItself(t *testing.T) {
 	}
 	if n := f.prober.Targets(); n != 0 {
 		t.Errorf("targets = %d, want 0", n)
+	}
+}
+
+// TestProbeModuleChoosesCollectors: a module's collectors list replaces the
+// exporter's default for its targets, down to the queries EM receives, and
+// changing it retires the target like any change of its module.
+func TestProbeModuleChoosesCollectors(t *testing.T) {
+	f := newProbeFixture(t, time.Hour)
+	east, _ := f.modules.Module("em_east")
+	east.Collectors = []string{"replica"}
+	f.modules.set("em_east", east, true)
+	code, body := f.probe(t, f.east.URL, "em_east")
+	if code != http.StatusOK || !strings.Contains(body, "veeam_em_replica_task_sessions_total{") {
+		t.Fatalf("probe = %d without replica series:\n%s", code, body)
+	}
+	if strings.Contains(body, "veeam_em_backup_") || strings.Contains(body, `collector="backup"`) {
+		t.Errorf("a target whose module lists only replica has backup series:\n%s", body)
+	}
+	for _, r := range f.east.Requests() {
+		if strings.HasPrefix(r.Type, "Backup") {
+			t.Errorf("EM received a %s query for a module without the backup collector", r.Type)
+		}
+	}
+
+	east.Collectors = []string{"backup"}
+	f.modules.set("em_east", east, true)
+	f.prober.RetireStale()
+	_, body = f.probe(t, f.east.URL, "em_east")
+	if strings.Contains(body, "veeam_em_replica_") || !strings.Contains(body, "veeam_em_backup_task_sessions_total{") {
+		t.Errorf("after the module switched to backup, the probe still serves the old collectors:\n%s", body)
+	}
+}
+
+// TestConfigCollectorsAreTheCollectorKinds keeps the names the
+// configuration file accepts equal to the collectors that exist.
+func TestConfigCollectorsAreTheCollectorKinds(t *testing.T) {
+	var kinds []string
+	for _, k := range collector.Kinds() {
+		kinds = append(kinds, string(k))
+	}
+	if got := config.Collectors(); !slices.Equal(got, kinds) {
+		t.Errorf("config accepts collectors %v, the collector package has %v", got, kinds)
 	}
 }

@@ -32,7 +32,15 @@ type AuthModule struct {
 	// Targets are the EM base URLs, normalized by NormalizeTarget, that the
 	// module may log on to; empty allows any target.
 	Targets []string
+	// Collectors are the collectors, of Collectors(), that run for the
+	// module's targets; empty leaves the choice to the exporter's
+	// --collector.* flags.
+	Collectors []string
 }
+
+// Collectors are the names an auth module's collectors list accepts: the
+// exporter's collectors.
+func Collectors() []string { return []string{"replica", "backup"} }
 
 // TLSConfig says which certificate an EM server must present.
 type TLSConfig struct {
@@ -67,6 +75,7 @@ type fileAuthModule struct {
 	PasswordFile string        `yaml:"password_file"`
 	TLS          fileTLSConfig `yaml:"tls"`
 	Targets      []string      `yaml:"targets"`
+	Collectors   []string      `yaml:"collectors"`
 }
 
 type fileTLSConfig struct {
@@ -150,6 +159,15 @@ func (m fileAuthModule) resolve(name, dir string) (AuthModule, error) {
 		return fail("targets", "%v", err)
 	}
 	module.Targets = targets
+	for i, c := range m.Collectors {
+		switch {
+		case !slices.Contains(Collectors(), c):
+			return fail("collectors", "unknown collector %q (known: %s)", c, strings.Join(Collectors(), ", "))
+		case slices.Contains(m.Collectors[:i], c):
+			return fail("collectors", "%q listed twice", c)
+		}
+	}
+	module.Collectors = m.Collectors
 	if m.TLS.CAFile != "" {
 		module.TLS.CAFile = resolvePath(dir, m.TLS.CAFile)
 		if err := checkCAFile(module.TLS.CAFile); err != nil {

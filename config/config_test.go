@@ -31,6 +31,7 @@ func TestLoadGoodFile(t *testing.T) {
 		"em_west": {
 			Username:     `CORP\svc-veeam`,
 			PasswordFile: "/etc/veeam_em_exporter/west.password",
+			Collectors:   []string{"backup"},
 		},
 	}
 	if !reflect.DeepEqual(cfg.AuthModules, want) {
@@ -120,6 +121,16 @@ func TestLoadErrors(t *testing.T) {
 			name:    "unknown key at top level",
 			yaml:    "auth_modules:\n  m:\n    username: u\n    password_file: p\nmodules: {}\n",
 			wantErr: []string{"line 5", "field modules not found"},
+		},
+		{
+			name:    "unknown collector",
+			yaml:    "auth_modules:\n  m:\n    username: u\n    password_file: p\n    collectors: [replica, tape]\n",
+			wantErr: []string{`auth module "m"`, "collectors", `unknown collector "tape"`, "replica, backup"},
+		},
+		{
+			name:    "collector listed twice",
+			yaml:    "auth_modules:\n  m:\n    username: u\n    password_file: p\n    collectors: [backup, backup]\n",
+			wantErr: []string{`"backup" listed twice`},
 		},
 		{
 			name:    "unknown key in a module",
