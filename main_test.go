@@ -30,10 +30,17 @@ const (
 
 // requiredFamilies is the metrics contract of the exporter: every family must
 // be present in a scrape of a healthy exporter.
-var requiredFamilies = []string{
+var requiredFamilies = withBackupFamilies([]string{
 	"veeam_em_up",
 	"veeam_em_scrape_duration_seconds",
 	"veeam_em_last_successful_refresh_timestamp_seconds",
+	"veeam_em_exporter_build_info",
+	"veeam_em_logons_total",
+	"veeam_em_logon_rejections_total",
+	"veeam_em_logon_backoff_seconds",
+	"veeam_em_invalid_sessions_total",
+	"veeam_em_collector_success",
+	"veeam_em_collector_duration_seconds",
 	"veeam_em_replica_task_last_state",
 	"veeam_em_replica_task_last_result",
 	"veeam_em_replica_task_last_start_timestamp_seconds",
@@ -46,25 +53,17 @@ var requiredFamilies = []string{
 	"veeam_em_replica_job_last_state",
 	"veeam_em_replica_job_last_result",
 	"veeam_em_replica_job_sessions_total",
-	"veeam_em_exporter_build_info",
-	"veeam_em_logons_total",
-	"veeam_em_logon_rejections_total",
-	"veeam_em_logon_backoff_seconds",
-	"veeam_em_invalid_sessions_total",
-	"veeam_em_collector_success",
-	"veeam_em_collector_duration_seconds",
-	"veeam_em_backup_task_last_state",
-	"veeam_em_backup_task_last_result",
-	"veeam_em_backup_task_last_start_timestamp_seconds",
-	"veeam_em_backup_task_last_end_timestamp_seconds",
-	"veeam_em_backup_task_last_duration_seconds",
-	"veeam_em_backup_task_last_total_size_bytes",
-	"veeam_em_backup_task_last_completion_timestamp_seconds",
-	"veeam_em_backup_task_sessions_total",
-	"veeam_em_backup_task_duration_seconds",
-	"veeam_em_backup_job_last_state",
-	"veeam_em_backup_job_last_result",
-	"veeam_em_backup_job_sessions_total",
+})
+
+// withBackupFamilies adds to names the backup twin of every replica family
+// in it.
+func withBackupFamilies(names []string) []string {
+	for _, name := range names {
+		if backup, ok := strings.CutPrefix(name, "veeam_em_replica_"); ok {
+			names = append(names, "veeam_em_backup_"+backup)
+		}
+	}
+	return names
 }
 
 // exporterProcess is the real binary, started against a simulator.

@@ -10,7 +10,6 @@ import (
 
 	"github.com/go-kit/log"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/veeam-em-exporter/veeam_em_exporter/veeam"
 	"github.com/veeam-em-exporter/veeam_em_exporter/veeam/emsim"
@@ -99,20 +98,6 @@ func TestBackupMirrorsReplica(t *testing.T) {
 				t.Fatal("no replica series: the comparison would prove nothing")
 			}
 		})
-	}
-}
-
-func TestBackupLint(t *testing.T) {
-	f := newFixture(t)
-	f.src.set(statesAndResults())
-	f.src.setBackup(backupStatesAndResults())
-	f.refresh(t)
-	problems, err := testutil.CollectAndLint(f.c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range problems {
-		t.Errorf("lint: %s: %s", p.Metric, p.Text)
 	}
 }
 

@@ -25,8 +25,9 @@ const (
 	testOverlap  = time.Hour
 )
 
-// deterministicMetrics is every metric but the refresh's wall time.
-var deterministicMetrics = []string{
+// deterministicMetrics is every metric but the refresh's wall time, of
+// both kinds.
+var deterministicMetrics = withBackupFamilies([]string{
 	"veeam_em_up",
 	"veeam_em_last_successful_refresh_timestamp_seconds",
 	"veeam_em_refreshes_total",
@@ -50,21 +51,17 @@ var deterministicMetrics = []string{
 	"veeam_em_replica_job_last_end_timestamp_seconds",
 	"veeam_em_replica_job_last_duration_seconds",
 	"veeam_em_replica_job_sessions_total",
-	"veeam_em_backup_task_last_state",
-	"veeam_em_backup_task_last_result",
-	"veeam_em_backup_task_last_start_timestamp_seconds",
-	"veeam_em_backup_task_last_end_timestamp_seconds",
-	"veeam_em_backup_task_last_duration_seconds",
-	"veeam_em_backup_task_last_total_size_bytes",
-	"veeam_em_backup_task_last_completion_timestamp_seconds",
-	"veeam_em_backup_task_sessions_total",
-	"veeam_em_backup_task_duration_seconds",
-	"veeam_em_backup_job_last_state",
-	"veeam_em_backup_job_last_result",
-	"veeam_em_backup_job_last_start_timestamp_seconds",
-	"veeam_em_backup_job_last_end_timestamp_seconds",
-	"veeam_em_backup_job_last_duration_seconds",
-	"veeam_em_backup_job_sessions_total",
+})
+
+// withBackupFamilies adds to names the backup twin of every replica family
+// in it: the backup kind has the same families.
+func withBackupFamilies(names []string) []string {
+	for _, name := range names {
+		if family, ok := strings.CutPrefix(name, "veeam_em_"+string(Replica)+"_"); ok {
+			names = append(names, "veeam_em_"+string(Backup)+"_"+family)
+		}
+	}
+	return names
 }
 
 // fixture is a collector over a fake EM and a fake clock at t0.
@@ -207,9 +204,12 @@ func fallbackJobNames() ([]veeam.ReplicaTaskSession, []veeam.ReplicaJobSession) 
 	}, []veeam.ReplicaJobSession{renamed, legacy}
 }
 
+// TestLint lints the replica and the backup families, each with series of
+// every state and result.
 func TestLint(t *testing.T) {
 	f := newFixture(t)
 	f.src.set(statesAndResults())
+	f.src.setBackup(backupStatesAndResults())
 	f.refresh(t)
 	problems, err := testutil.CollectAndLint(f.c)
 	if err != nil {

@@ -43,40 +43,35 @@ type sessionCounter struct {
 
 func (s *sessionCounter) ReplicaTaskSessions(ctx context.Context, w veeam.Window) (veeam.QueryResult[veeam.ReplicaTaskSession], error) {
 	res, err := s.Client.ReplicaTaskSessions(ctx, w)
-	s.mu.Lock()
-	s.taskSessions += len(res.Items)
-	s.pages += res.Pages
-	s.bytes += res.Bytes
-	s.mu.Unlock()
+	s.add(len(res.Items), res.Pages, res.Bytes)
 	return res, err
 }
 
 func (s *sessionCounter) ReplicaJobSessions(ctx context.Context, w veeam.Window) (veeam.QueryResult[veeam.ReplicaJobSession], error) {
 	res, err := s.Client.ReplicaJobSessions(ctx, w)
-	s.mu.Lock()
-	s.pages += res.Pages
-	s.bytes += res.Bytes
-	s.mu.Unlock()
+	s.add(0, res.Pages, res.Bytes)
 	return res, err
 }
 
 func (s *sessionCounter) BackupTaskSessions(ctx context.Context, w veeam.Window) (veeam.QueryResult[veeam.BackupTaskSession], error) {
 	res, err := s.Client.BackupTaskSessions(ctx, w)
-	s.mu.Lock()
-	s.taskSessions += len(res.Items)
-	s.pages += res.Pages
-	s.bytes += res.Bytes
-	s.mu.Unlock()
+	s.add(len(res.Items), res.Pages, res.Bytes)
 	return res, err
 }
 
 func (s *sessionCounter) BackupJobSessions(ctx context.Context, w veeam.Window) (veeam.QueryResult[veeam.BackupJobSession], error) {
 	res, err := s.Client.BackupJobSessions(ctx, w)
-	s.mu.Lock()
-	s.pages += res.Pages
-	s.bytes += res.Bytes
-	s.mu.Unlock()
+	s.add(0, res.Pages, res.Bytes)
 	return res, err
+}
+
+// add counts one query's task sessions, pages and bytes.
+func (s *sessionCounter) add(taskSessions, pages int, bytes int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.taskSessions += taskSessions
+	s.pages += pages
+	s.bytes += bytes
 }
 
 // scaleCollectors are the collector sets the scale benchmarks run with:

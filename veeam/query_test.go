@@ -364,13 +364,7 @@ func TestQueryBoundsPagesInFlight(t *testing.T) {
 			const pagesCount = 13
 			f := newFakeEM(t, false)
 			var counter inFlight
-			f.query = func(w http.ResponseWriter, r *http.Request) {
-				counter.enter()
-				defer counter.leave()
-				page := pageParam(t, r)
-				time.Sleep(15 * time.Millisecond)
-				writeXML(w, queryResult(page, 1, pagesCount, completed(fmt.Sprintf("p%d", page))))
-			}
+			f.query = slowPages(t, &counter, pagesCount)
 			c := newTestClient(t, f, func(cfg *Config) { cfg.MaxConcurrentPages = tc.configured })
 			res, err := c.ReplicaTaskSessions(testContext(t), Window{})
 			if err != nil {
@@ -386,6 +380,18 @@ func TestQueryBoundsPagesInFlight(t *testing.T) {
 	}
 }
 
+// slowPages answers every page of a query of pagesCount pages after 15 ms,
+// one session each, and counts the pages in flight.
+func slowPages(t *testing.T, counter *inFlight, pagesCount int) func(http.ResponseWriter, *http.Request) {
+	return func(w http.ResponseWriter, r *http.Request) {
+		counter.enter()
+		defer counter.leave()
+		page := pageParam(t, r)
+		time.Sleep(15 * time.Millisecond)
+		writeXML(w, queryResult(page, 1, pagesCount, completed(fmt.Sprintf("p%d", page))))
+	}
+}
+
 // TestConcurrentQueriesShareThePageBound runs four queries at once, as the
 // replica and backup collectors do: together they never have more pages in
 // flight than the bound.
@@ -393,21 +399,14 @@ func TestConcurrentQueriesShareThePageBound(t *testing.T) {
 	const pagesCount, bound = 6, 3
 	f := newFakeEM(t, false)
 	var counter inFlight
-	f.query = func(w http.ResponseWriter, r *http.Request) {
-		counter.enter()
-		defer counter.leave()
-		page := pageParam(t, r)
-		time.Sleep(15 * time.Millisecond)
-		writeXML(w, queryResult(page, 1, pagesCount, completed(fmt.Sprintf("%s-p%d", r.URL.Query().Get("type"), page))))
-	}
+	f.query = slowPages(t, &counter, pagesCount)
 	c := newTestClient(t, f, func(cfg *Config) { cfg.MaxConcurrentPages = bound })
 	ctx := testContext(t)
 	var wg sync.WaitGroup
 	errs := make([]error, 4)
-	wg.Go(func() { _, errs[0] = c.ReplicaTaskSessions(ctx, Window{}) })
-	wg.Go(func() { _, errs[1] = c.ReplicaTaskSessions(ctx, Window{}) })
-	wg.Go(func() { _, errs[2] = c.ReplicaTaskSessions(ctx, Window{}) })
-	wg.Go(func() { _, errs[3] = c.ReplicaTaskSessions(ctx, Window{}) })
+	for i := range errs {
+		wg.Go(func() { _, errs[i] = c.ReplicaTaskSessions(ctx, Window{}) })
+	}
 	wg.Wait()
 	for _, err := range errs {
 		if err != nil {
