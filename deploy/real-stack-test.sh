@@ -288,7 +288,7 @@ EXPECTED_EMPTY = [
      "needs a task session of the selected job completed since the exporter started; its job runs every 4 minutes"),
     ("veeam-em-vm.json", "Task duration", "histogram_quantile",
      "needs a task session of the selected job completed since the exporter started; its job runs every 4 minutes"),
-    ("veeam-em-vm.json", "Backup task duration", "histogram_quantile",
+    ("veeam-em-vm.json", "Backup task duration", "veeam_em_backup_task_duration_seconds:p95_1d",
      "needs a backup task session of the VM's backup jobs completed since the exporter started; they run every 6 and 15 minutes"),
     ("veeam-em-overview.json", "VMs whose latest backup failed, warned or is stale", "",
      "lists only VMs whose latest backup failed, warned or is older than its RPO; at some moments the simulator has none"),
