@@ -1,6 +1,7 @@
 package veeam
 
 import (
+	"bufio"
 	"context"
 	"crypto/x509"
 	"encoding/xml"
@@ -83,9 +84,12 @@ type Client struct {
 	pagesInFlight int
 	pageSlots     chan struct{}
 	maxBody       int64
-	http          *http.Client
-	logger        log.Logger
-	now           func() time.Time
+	// pageReaders recycles the read buffers of page bodies: a big first
+	// refresh reads hundreds of pages.
+	pageReaders sync.Pool
+	http        *http.Client
+	logger      log.Logger
+	now         func() time.Time
 
 	mu      sync.Mutex
 	session *logonSession // nil when not logged on
@@ -170,6 +174,7 @@ func New(cfg Config) (*Client, error) {
 		now:     now,
 		backoff: newLogonBackoff(),
 	}
+	c.pageReaders.New = func() any { return bufio.NewReaderSize(nil, scanBufferSize) }
 	if c.pageSize == 0 {
 		c.pageSize = defaultPageSize
 	}

@@ -34,8 +34,12 @@ type entityDecoder[T any] struct {
 
 // decodePage streams a QueryResult document, decoding each element named
 // entity with decode. Only the entity being decoded is held in memory.
-func decodePage[T any](r io.Reader, entity string, decode entityDecoder[T]) (entityPage[T], error) {
+// sizeHint, when not 0, is how many entities the page is expected to hold.
+func decodePage[T any](r io.Reader, entity string, decode entityDecoder[T], sizeHint int) (entityPage[T], error) {
 	var p entityPage[T]
+	if sizeHint > 0 {
+		p.items = make([]T, 0, sizeHint)
+	}
 	s := newXMLScanner(r)
 	root, err := rootElement(s)
 	if err != nil {

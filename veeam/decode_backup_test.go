@@ -49,7 +49,7 @@ func wrapBackupQueryResult(list, entities string) string {
 
 func TestDecodeBackupTaskSession(t *testing.T) {
 	doc := wrapBackupQueryResult("BackupTaskSessions", backupTaskSessionXML)
-	p, err := decodePage(strings.NewReader(doc), "BackupTaskSession", decodeBackupTaskSession)
+	p, err := decodePage(strings.NewReader(doc), "BackupTaskSession", decodeBackupTaskSession, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func TestDecodeBackupTaskSession(t *testing.T) {
 
 	// The exporter does not rely on VmUid: without it the session is kept.
 	noVMUID := strings.Replace(doc, "<VmUid> urn:VMware:Vm:7c1f.vm-1042 </VmUid>", "", 1)
-	p, err = decodePage(strings.NewReader(noVMUID), "BackupTaskSession", decodeBackupTaskSession)
+	p, err = decodePage(strings.NewReader(noVMUID), "BackupTaskSession", decodeBackupTaskSession, 0)
 	want.VMUID = ""
 	if err != nil || len(p.items) != 1 || p.items[0] != want {
 		t.Errorf("without VmUid: %+v, %v\nwant %+v", p.items, err, want)
@@ -98,10 +98,10 @@ func TestDecodersSkipOtherEntityTypes(t *testing.T) {
 			compareQueryType(t, []byte(doc), typ, false)
 		})
 	}
-	if p, err := decodePage(strings.NewReader(doc), "BackupTaskSession", decodeBackupTaskSession); err != nil || len(p.items) != 1 || p.items[0].UID != "urn:veeam:BackupTaskSession:5e1d" {
+	if p, err := decodePage(strings.NewReader(doc), "BackupTaskSession", decodeBackupTaskSession, 0); err != nil || len(p.items) != 1 || p.items[0].UID != "urn:veeam:BackupTaskSession:5e1d" {
 		t.Errorf("backup task sessions of a mixed page: %+v, %v", p.items, err)
 	}
-	if p, err := decodePage(strings.NewReader(doc), "BackupJobSession", decodeBackupJobSession); err != nil || len(p.items) != 1 || p.items[0].UID != "urn:veeam:BackupJobSession:9a0d" {
+	if p, err := decodePage(strings.NewReader(doc), "BackupJobSession", decodeBackupJobSession, 0); err != nil || len(p.items) != 1 || p.items[0].UID != "urn:veeam:BackupJobSession:9a0d" {
 		t.Errorf("backup job sessions of a mixed page: %+v, %v", p.items, err)
 	}
 	if p, err := decodeTasks(doc); err != nil || len(p.items) != 1 || p.items[0].UID != "urn:veeam:ReplicaTaskSession:24590151-20cd-4e57-8a2f-8b65869a1879" {
@@ -126,7 +126,7 @@ func TestDecodeBackupJobSessionKeepsJobType(t *testing.T) {
 	for _, jobType := range []string{"Backup", "BackupCopy", " EndpointBackup ", "SureBackup", ""} {
 		t.Run(jobType, func(t *testing.T) {
 			entity := strings.Replace(backupJobSessionXML, "<JobType>BackupCopy</JobType>", "<JobType>"+jobType+"</JobType>", 1)
-			p, err := decodePage(strings.NewReader(wrapBackupQueryResult("BackupJobSessions", entity)), "BackupJobSession", decodeBackupJobSession)
+			p, err := decodePage(strings.NewReader(wrapBackupQueryResult("BackupJobSessions", entity)), "BackupJobSession", decodeBackupJobSession, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -172,13 +172,13 @@ func TestDecodeSkipsInvalidBackupEntities(t *testing.T) {
 			if tc.typ == "BackupTaskSession" {
 				doc := wrapBackupQueryResult("BackupTaskSessions", validTask("before")+tc.entity+validTask("after"))
 				var p entityPage[BackupTaskSession]
-				p, err = decodePage(strings.NewReader(doc), tc.typ, decodeBackupTaskSession)
+				p, err = decodePage(strings.NewReader(doc), tc.typ, decodeBackupTaskSession, 0)
 				items, invalid = len(p.items), p.invalid
 				compareQueryType(t, []byte(doc), tc.typ, false)
 			} else {
 				doc := wrapBackupQueryResult("BackupJobSessions", validJob("before")+tc.entity+validJob("after"))
 				var p entityPage[BackupJobSession]
-				p, err = decodePage(strings.NewReader(doc), tc.typ, decodeBackupJobSession)
+				p, err = decodePage(strings.NewReader(doc), tc.typ, decodeBackupJobSession, 0)
 				items, invalid = len(p.items), p.invalid
 				compareQueryType(t, []byte(doc), tc.typ, false)
 			}

@@ -41,12 +41,12 @@ func benchmarkDecode(b *testing.B, page []byte, entities int, decode func([]byte
 
 func BenchmarkDecodeTaskPage(b *testing.B) {
 	page := scalePage(b, "ReplicaTaskSession")
-	p, err := decodePage(bytes.NewReader(page), "ReplicaTaskSession", decodeReplicaTaskSession)
+	p, err := decodePage(bytes.NewReader(page), "ReplicaTaskSession", decodeReplicaTaskSession, 0)
 	if err != nil || len(p.items) != 1000 {
 		b.Fatalf("%d sessions, %v", len(p.items), err)
 	}
 	benchmarkDecode(b, page, len(p.items), func(page []byte) error {
-		_, err := decodePage(bytes.NewReader(page), "ReplicaTaskSession", decodeReplicaTaskSession)
+		_, err := decodePage(bytes.NewReader(page), "ReplicaTaskSession", decodeReplicaTaskSession, 0)
 		return err
 	})
 }
@@ -76,12 +76,12 @@ func BenchmarkDecodeTaskPageEncodingXML(b *testing.B) {
 
 func BenchmarkDecodeJobPage(b *testing.B) {
 	page := scalePage(b, "ReplicaJobSession")
-	p, err := decodePage(bytes.NewReader(page), "ReplicaJobSession", decodeReplicaJobSession)
+	p, err := decodePage(bytes.NewReader(page), "ReplicaJobSession", decodeReplicaJobSession, 0)
 	if err != nil || len(p.items) == 0 {
 		b.Fatalf("%d sessions, %v", len(p.items), err)
 	}
 	benchmarkDecode(b, page, len(p.items), func(page []byte) error {
-		_, err := decodePage(bytes.NewReader(page), "ReplicaJobSession", decodeReplicaJobSession)
+		_, err := decodePage(bytes.NewReader(page), "ReplicaJobSession", decodeReplicaJobSession, 0)
 		return err
 	})
 }
@@ -90,12 +90,12 @@ func BenchmarkDecodeJobPage(b *testing.B) {
 // path replica task sessions take, plus VmUid.
 func BenchmarkDecodeBackupTaskPage(b *testing.B) {
 	page := scalePage(b, "BackupTaskSession")
-	p, err := decodePage(bytes.NewReader(page), "BackupTaskSession", decodeBackupTaskSession)
+	p, err := decodePage(bytes.NewReader(page), "BackupTaskSession", decodeBackupTaskSession, 0)
 	if err != nil || len(p.items) != 1000 {
 		b.Fatalf("%d sessions, %v", len(p.items), err)
 	}
 	benchmarkDecode(b, page, len(p.items), func(page []byte) error {
-		_, err := decodePage(bytes.NewReader(page), "BackupTaskSession", decodeBackupTaskSession)
+		_, err := decodePage(bytes.NewReader(page), "BackupTaskSession", decodeBackupTaskSession, 0)
 		return err
 	})
 }

@@ -66,7 +66,7 @@ func simulatorPages(tb testing.TB, topology emsim.Topology, typ string, pageSize
 // unread text).
 func compareDecoders[T any](t *testing.T, doc []byte, typ string, fast entityDecoder[T], ref refEntityDecoder[T], lenient bool) {
 	t.Helper()
-	got, gotErr := decodePage(bytes.NewReader(doc), typ, fast)
+	got, gotErr := decodePage(bytes.NewReader(doc), typ, fast, 0)
 	want, wantErr := referenceDecodePage(bytes.NewReader(doc), typ, ref)
 	if (gotErr == nil) != (wantErr == nil) && !(lenient && wantErr != nil) {
 		t.Fatalf("scanner err = %v, encoding/xml err = %v", gotErr, wantErr)

@@ -1,6 +1,7 @@
 package veeam
 
 import (
+	"bufio"
 	"errors"
 	"net/http"
 	"strings"
@@ -53,7 +54,7 @@ func wrapQueryResult(entities string) string {
 }
 
 func decodeTasks(doc string) (entityPage[ReplicaTaskSession], error) {
-	return decodePage(strings.NewReader(doc), "ReplicaTaskSession", decodeReplicaTaskSession)
+	return decodePage(strings.NewReader(doc), "ReplicaTaskSession", decodeReplicaTaskSession, 0)
 }
 
 func TestDecodeDocumentationSample(t *testing.T) {
@@ -102,7 +103,7 @@ func TestDecodeRunningSession(t *testing.T) {
 
 func TestDecodeJobSession(t *testing.T) {
 	doc := `<QueryResult xmlns="http://www.veeam.com/ent/v1.0"><Entities><ReplicaJobSessions>` + jobSessionXML + `</ReplicaJobSessions></Entities></QueryResult>`
-	p, err := decodePage(strings.NewReader(doc), "ReplicaJobSession", decodeReplicaJobSession)
+	p, err := decodePage(strings.NewReader(doc), "ReplicaJobSession", decodeReplicaJobSession, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +130,7 @@ func TestDecodeJobSession(t *testing.T) {
 
 	// Without a JobName element the JobReference link names the job.
 	noName := strings.Replace(doc, `<JobName>SQL "Tier-1", prod; nightly</JobName>`, "", 1)
-	p, err = decodePage(strings.NewReader(noName), "ReplicaJobSession", decodeReplicaJobSession)
+	p, err = decodePage(strings.NewReader(noName), "ReplicaJobSession", decodeReplicaJobSession, 0)
 	if err != nil || len(p.items) != 1 || p.items[0].JobName != `SQL "Tier-1", prod; nightly` {
 		t.Errorf("JobName from the link: %+v, %v", p.items, err)
 	}
@@ -279,4 +280,13 @@ func FuzzDecodePage(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The client hands the scanner recycled readers; a second buffer per page
+// would undo the recycling.
+func TestScannerReadsARecycledReaderDirectly(t *testing.T) {
+	recycled := bufio.NewReaderSize(strings.NewReader("<QueryResult/>"), scanBufferSize)
+	if s := newXMLScanner(recycled); s.r != recycled {
+		t.Error("the scanner wrapped a reader of scanBufferSize in another buffer")
+	}
 }

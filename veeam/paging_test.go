@@ -56,6 +56,9 @@ func TestQueryFollowsChangingPagesCount(t *testing.T) {
 		pages     map[int]livePage
 		wantItems string // oldest first, EM's newest-first order turned round
 		wantPages []int  // requested, in any order
+		// optionalPages may be requested too: pages fetched concurrently
+		// past the end of the query.
+		optionalPages []int
 	}{
 		{
 			name: "a middle page announces more",
@@ -98,7 +101,10 @@ func TestQueryFollowsChangingPagesCount(t *testing.T) {
 				2: {2, []string{"b", "a"}},
 			},
 			wantItems: "a,b,c,d",
-			wantPages: []int{1, 2, 3, 4},
+			// Page 4 was asked for together with page 3 if a fetch slot was
+			// free; merging the empty page 3 cancels it.
+			wantPages:     []int{1, 2, 3},
+			optionalPages: []int{4},
 		},
 	}
 	for _, tc := range cases {
@@ -118,8 +124,10 @@ func TestQueryFollowsChangingPagesCount(t *testing.T) {
 			if got := strings.Join(uids, ","); got != tc.wantItems {
 				t.Errorf("items %s, want %s", got, tc.wantItems)
 			}
-			if got := requestedPages(t, f); !slices.Equal(got, tc.wantPages) {
-				t.Errorf("requested pages %v, want %v", got, tc.wantPages)
+			got := requestedPages(t, f)
+			required := slices.DeleteFunc(slices.Clone(got), func(p int) bool { return slices.Contains(tc.optionalPages, p) })
+			if !slices.Equal(required, tc.wantPages) {
+				t.Errorf("requested pages %v, want %v, maybe followed by %v", got, tc.wantPages, tc.optionalPages)
 			}
 		})
 	}

@@ -1,6 +1,7 @@
 package veeam
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +16,11 @@ import (
 
 // defaultMaxPages stops a query whose paging never ends, whatever EM claims.
 const defaultMaxPages = 100000
+
+// presizeLimit bounds the entities a query's result is sized for from the
+// first page's PagesCount: about 50 MiB of task sessions, more than the
+// scale preset's whole history. Past it the result grows as pages arrive.
+const presizeLimit = 1 << 18
 
 // Operator is a comparison of EM's filter grammar.
 type Operator string
@@ -183,8 +189,12 @@ func runQuery[T any](ctx context.Context, c *Client, q entityQuery[T], filter Fi
 // page was served. A smaller count is not trusted; an empty page, where the
 // table shrank, ends the query instead.
 func fetchAllPages[T any](ctx context.Context, c *Client, q entityQuery[T], filter Filter) (QueryResult[T], error) {
-	var res QueryResult[T]
-	seen := make(map[string]int)
+	var (
+		res       QueryResult[T]
+		seen      map[string]int
+		announced int
+		sizeHint  int // entities on a full page, once the first page told
+	)
 	// merge adds one fetched page and tells whether the query goes on.
 	merge := func(f *pageFetch[T]) (bool, error) {
 		res.Pages++
@@ -195,36 +205,43 @@ func fetchAllPages[T any](ctx context.Context, c *Client, q entityQuery[T], filt
 			return false, f.err
 		}
 		res.Invalid += f.page.invalid
-		for _, item := range f.page.items {
-			uid := q.uid(&item)
-			if i, ok := seen[uid]; ok {
-				res.Items[i] = item
+		announced = max(announced, f.page.paging.PagesCount)
+		if seen == nil {
+			// Every page but the last is as full as the first: sizing the
+			// result for all of them spares the regrowth of a slice that
+			// holds a whole history at a big site. The count comes from EM,
+			// so what it may reserve before any page backs it is bounded.
+			sizeHint = len(f.page.items) + f.page.invalid
+			expected := min(len(f.page.items)*min(max(announced, 1), c.maxPages), presizeLimit)
+			seen = make(map[string]int, expected)
+			res.Items = make([]T, 0, expected)
+		}
+		for i := range f.page.items {
+			item := &f.page.items[i]
+			uid := q.uid(item)
+			if at, ok := seen[uid]; ok {
+				res.Items[at] = *item
 				continue
 			}
 			seen[uid] = len(res.Items)
-			res.Items = append(res.Items, item)
+			res.Items = append(res.Items, *item)
 		}
 		return true, nil
 	}
 	var first pageFetch[T]
-	first.page, first.bytes, first.err = fetchPage(ctx, c, q, filter, 1)
+	first.page, first.bytes, first.err = fetchPage(ctx, c, q, filter, 1, 0)
 	if more, err := merge(&first); !more {
 		return res, err
 	}
-	fetched, announced := 1, first.page.paging.PagesCount
-	for announced > fetched {
+	first = pageFetch[T]{}
+	for fetched := 1; announced > fetched; {
 		if announced > c.maxPages {
 			return res, fmt.Errorf("query %s: %d pages, more than %d; raise the page size or shorten the window", q.typ, announced, c.maxPages)
 		}
-		pages := fetchPages(ctx, c, q, filter, fetched+1, announced)
+		from, last := fetched+1, announced
 		fetched = announced
-		for i := range pages {
-			if more, err := merge(&pages[i]); !more {
-				return res, err
-			}
-			announced = max(announced, pages[i].page.paging.PagesCount)
-			// Its items are copied: the page can go before the others.
-			pages[i] = pageFetch[T]{}
+		if more, err := fetchPages(ctx, c, q, filter, from, last, sizeHint, merge); !more {
+			return res, err
 		}
 	}
 	return res, nil
@@ -237,25 +254,47 @@ type pageFetch[T any] struct {
 	err   error
 }
 
-// fetchPages gets pages from to last, at most c.pagesInFlight at a time. A
-// failing page cancels the requests for the pages after it and stops new
-// ones; the pages before it are still fetched, so the first failing page in
-// order is the one whose error counts, as when fetching them one by one.
-func fetchPages[T any](ctx context.Context, c *Client, q entityQuery[T], filter Filter, from, last int) []pageFetch[T] {
-	fetches := make([]pageFetch[T], last-from+1)
-	cancels := make([]context.CancelFunc, len(fetches))
+// fetchPages gets pages from to last, at most c.pagesInFlight at a time, and
+// hands each to merge in page order as soon as it and the pages before it
+// have arrived, then lets it go: only the pages in flight, or waiting for an
+// earlier one, are held, not the whole history. A failing page cancels the
+// requests for the pages after it and stops new ones; the pages before it
+// are still fetched, so the first failing page in order is the one whose
+// error counts, as when fetching them one by one. It returns merge's verdict
+// on the last page it merged; when merge says stop, the requests still in
+// flight are cancelled and waited for.
+func fetchPages[T any](ctx context.Context, c *Client, q entityQuery[T], filter Filter, from, last, sizeHint int, merge func(*pageFetch[T]) (bool, error)) (bool, error) {
+	n := last - from + 1
+	fetches := make([]pageFetch[T], n)
+	arrived := make([]chan struct{}, n)
+	cancels := make([]context.CancelFunc, n)
+	for i := range arrived {
+		arrived[i] = make(chan struct{})
+	}
 	var (
 		mu       sync.Mutex
 		next     = from
 		failedAt = last + 1 // the lowest failing page, or past the last
+		stopped  bool       // merge said stop: start no more pages
 		wg       sync.WaitGroup
 	)
-	for range min(c.pagesInFlight, len(fetches)) {
+	defer func() {
+		mu.Lock()
+		stopped = true
+		for _, cancel := range cancels {
+			if cancel != nil {
+				cancel()
+			}
+		}
+		mu.Unlock()
+		wg.Wait()
+	}()
+	for range min(c.pagesInFlight, n) {
 		wg.Go(func() {
 			for {
 				mu.Lock()
 				page := next
-				if page > last || page > failedAt {
+				if stopped || page > last || page > failedAt {
 					mu.Unlock()
 					return
 				}
@@ -265,30 +304,42 @@ func fetchPages[T any](ctx context.Context, c *Client, q entityQuery[T], filter 
 				mu.Unlock()
 
 				f := &fetches[page-from]
-				f.page, f.bytes, f.err = fetchPage(pageCtx, c, q, filter, page)
+				f.page, f.bytes, f.err = fetchPage(pageCtx, c, q, filter, page, sizeHint)
 				cancel()
-				if f.err == nil {
-					continue
-				}
-				mu.Lock()
-				if page < failedAt {
-					failedAt = page
-					for _, cancelLater := range cancels[page-from+1:] {
-						if cancelLater != nil {
-							cancelLater()
+				if f.err != nil {
+					mu.Lock()
+					if page < failedAt {
+						failedAt = page
+						for _, cancelLater := range cancels[page-from+1:] {
+							if cancelLater != nil {
+								cancelLater()
+							}
 						}
 					}
+					mu.Unlock()
 				}
-				mu.Unlock()
+				close(arrived[page-from])
 			}
 		})
 	}
-	wg.Wait()
-	return fetches
+	// Page i is always fetched: merging reaches it only when every page
+	// before it merged without error, so failedAt is not below it.
+	for i := range n {
+		<-arrived[i]
+		more, err := merge(&fetches[i])
+		fetches[i] = pageFetch[T]{}
+		if !more {
+			return false, err
+		}
+	}
+	return true, nil
 }
 
 // fetchPage gets and decodes one page; n is the body bytes read.
-func fetchPage[T any](ctx context.Context, c *Client, q entityQuery[T], filter Filter, page int) (p entityPage[T], n int64, err error) {
+//
+// sizeHint, when not 0, is how many entities a full page holds: the decoded
+// page is allocated for that many at once.
+func fetchPage[T any](ctx context.Context, c *Client, q entityQuery[T], filter Filter, page, sizeHint int) (p entityPage[T], n int64, err error) {
 	op := fmt.Sprintf("query %s page %d", q.typ, page)
 	select {
 	case c.pageSlots <- struct{}{}:
@@ -308,7 +359,13 @@ func fetchPage[T any](ctx context.Context, c *Client, q entityQuery[T], filter F
 	if mediaType, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mediaType == "text/html" {
 		return p, 0, &DecodeError{Type: q.typ, Page: page, Err: errors.New("expected an XML QueryResult, got an HTML page (a proxy or login page in front of EM?)")}
 	}
-	p, err = decodePage(body, q.typ, q.decode)
+	reader := c.pageReaders.Get().(*bufio.Reader)
+	reader.Reset(body)
+	defer func() {
+		reader.Reset(nil)
+		c.pageReaders.Put(reader)
+	}()
+	p, err = decodePage(reader, q.typ, q.decode, sizeHint)
 	if err != nil {
 		return p, body.bytesRead(), bodyError(ctx, op, c.host, q.typ, page, err)
 	}

@@ -42,8 +42,12 @@ type markup struct {
 	selfClosing bool
 }
 
+// scanBufferSize is the read buffer of a scanner. A *bufio.Reader of at
+// least that size is scanned as it is, without another buffer.
+const scanBufferSize = 64 << 10
+
 func newXMLScanner(r io.Reader) *xmlScanner {
-	return &xmlScanner{r: bufio.NewReaderSize(r, 64<<10)}
+	return &xmlScanner{r: bufio.NewReaderSize(r, scanBufferSize)}
 }
 
 var errTruncated = fmt.Errorf("document ends inside an element: %w", io.ErrUnexpectedEOF)
