@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // livePage describes one page of a table that changes while the client
@@ -197,5 +198,51 @@ func TestQueryCountsInvalidEntitiesAndKeepsTheRest(t *testing.T) {
 				t.Errorf("%d items, %d invalid, %d pages; want 4, 1 and 2", len(res.Items), res.Invalid, res.Pages)
 			}
 		})
+	}
+}
+
+// A page is merged, and let go, as soon as it and the pages before it have
+// arrived, not when the whole query has: at a big site the pages of a whole
+// history would otherwise all be held at once. With 4 pages in flight, page
+// 6 is asked for only after one of pages 2 to 5 arrived, and it is answered
+// only once page 2 has been merged.
+func TestPagesAreMergedAsTheyArrive(t *testing.T) {
+	const pagesCount = 6
+	f := newFakeEM(t, false)
+	secondMerged := make(chan struct{})
+	f.query = func(w http.ResponseWriter, r *http.Request) {
+		page := pageParam(t, r)
+		if page == pagesCount {
+			select {
+			case <-secondMerged:
+			case <-time.After(5 * time.Second):
+				t.Errorf("page %d waited 5 s for page 2 to be merged", pagesCount)
+			}
+		}
+		writeXML(w, queryResult(page, 1, pagesCount, completed(fmt.Sprintf("p%d", page))))
+	}
+	c := newTestClient(t, f, func(cfg *Config) { cfg.MaxConcurrentPages = 4 })
+	t.Cleanup(c.Close)
+	q := entityQuery[ReplicaTaskSession]{
+		typ:    "ReplicaTaskSession",
+		decode: decodeReplicaTaskSession,
+		uid:    func(s *ReplicaTaskSession) string { return s.UID },
+	}
+	var merged []int
+	more, err := fetchPages(testContext(t), c, q, nil, 2, pagesCount, 0, func(p *pageFetch[ReplicaTaskSession]) (bool, error) {
+		if p.err != nil {
+			return false, p.err
+		}
+		merged = append(merged, p.page.paging.PageNum)
+		if p.page.paging.PageNum == 2 {
+			close(secondMerged)
+		}
+		return true, nil
+	})
+	if !more || err != nil {
+		t.Fatalf("fetchPages = %v, %v; want true, nil", more, err)
+	}
+	if want := []int{2, 3, 4, 5, 6}; !slices.Equal(merged, want) {
+		t.Errorf("merged pages %v, want %v", merged, want)
 	}
 }
