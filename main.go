@@ -89,7 +89,6 @@ func main() {
 	// configuration file, /probe serves any number of EM servers.
 	var single *singleTarget
 	if *demo || *emURL != "" {
-		var err error
 		single, err = newSingleTarget(singleTargetConfig{
 			url: *emURL, username: *username, passwordFile: *passwordFile, caFile: *caFile, insecure: *insecure,
 			pageSize: *pageSize, maxBody: *maxBody, lookback: *lookback, overlap: *overlap, demo: *demo, kinds: kinds,
@@ -111,7 +110,6 @@ func main() {
 	}
 	var probes *probeMode
 	if *configFile != "" {
-		var err error
 		probes, err = newProbeMode(*configFile, collector.ProbeOptions{
 			Client: func(cfg *veeam.Config) {
 				cfg.PageSize, cfg.MaxBodyBytes, cfg.Now = *pageSize, *maxBody, clock
