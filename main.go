@@ -55,8 +55,8 @@ func main() {
 		maxBody       = kingpin.Flag("veeam.max-body-bytes", "Largest Enterprise Manager response body accepted.").Default("268435456").Int64()
 		replicaOn     = kingpin.Flag("collector.replica", "Collect replica task and job sessions (veeam_em_replica_...); --no-collector.replica stops their EM queries.").Default("true").Bool()
 		backupOn      = kingpin.Flag("collector.backup", "Collect backup task and job sessions of every backup job type (veeam_em_backup_...); --no-collector.backup stops their EM queries.").Default("true").Bool()
-		lookback      = kingpin.Flag("replica.lookback", "History of sessions reflected in the metrics, for every collector.").Default("168h").Duration()
-		overlap       = kingpin.Flag("replica.overlap", "How far back each incremental refresh re-reads, to catch sessions that reach EM late.").Default("1h").Duration()
+		lookbackFlag  = addRenamedDuration(kingpin.CommandLine, "sessions.lookback", "replica.lookback", "History of sessions reflected in the metrics, for every session collector.", "168h")
+		overlapFlag   = addRenamedDuration(kingpin.CommandLine, "sessions.overlap", "replica.overlap", "How long after its creation a session may still reach EM and be counted.", "1h")
 		logLevel      = kingpin.Flag("log.level", "Only log messages with the given severity or above.").Default("info").Enum("debug", "info", "warn", "error")
 		logFormat     = kingpin.Flag("log.format", "Output format of log messages.").Default("logfmt").Enum("logfmt", "json")
 		demo          = kingpin.Flag("demo", "Run against a built-in Enterprise Manager simulator with generated data, instead of a real server.").Bool()
@@ -78,6 +78,8 @@ func main() {
 	logger := log.With(level.NewFilter(bareLogger, levelOption(*logLevel)), "ts", log.DefaultTimestampUTC, "caller", log.DefaultCaller)
 	level.Info(logger).Log("msg", "Starting "+exporterName, "version", version.Info())
 	level.Info(logger).Log("msg", "Build context", "build_context", version.BuildContext())
+	lookback, overlap := lookbackFlag.resolve(kingpin.CommandLine, logger), overlapFlag.resolve(kingpin.CommandLine, logger)
+	level.Info(logger).Log("msg", "Session history", "lookback", lookback, "overlap", overlap)
 
 	kinds, err := enabledKinds(*replicaOn, *backupOn)
 	if err != nil {
@@ -91,7 +93,7 @@ func main() {
 	if *demo || *emURL != "" {
 		single, err = newSingleTarget(singleTargetConfig{
 			url: *emURL, username: *username, passwordFile: *passwordFile, caFile: *caFile, insecure: *insecure,
-			pageSize: *pageSize, maxBody: *maxBody, lookback: *lookback, overlap: *overlap, demo: *demo, kinds: kinds,
+			pageSize: *pageSize, maxBody: *maxBody, lookback: lookback, overlap: overlap, demo: *demo, kinds: kinds,
 		}, clock, logger)
 		if err != nil {
 			level.Error(logger).Log("msg", "Cannot set up Enterprise Manager", "err", err)
@@ -114,7 +116,7 @@ func main() {
 			Client: func(cfg *veeam.Config) {
 				cfg.PageSize, cfg.MaxBodyBytes, cfg.Now = *pageSize, *maxBody, clock
 			},
-			Collector:   collector.Options{Lookback: *lookback, Overlap: *overlap, Now: clock, Kinds: kinds},
+			Collector:   collector.Options{Lookback: lookback, Overlap: overlap, Now: clock, Kinds: kinds},
 			Handler:     handlerOptions,
 			IdleTimeout: *probeIdle,
 			Logger:      logger,
@@ -222,7 +224,12 @@ func addEnvars(app *kingpin.Application) {
 		if f.Envar != "" || f.Name == "help" || f.Name == "version" {
 			continue
 		}
-		name := strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(f.Name))
-		app.GetFlag(f.Name).Envar(envPrefix + name)
+		app.GetFlag(f.Name).Envar(envPrefix + envName(f.Name))
 	}
+}
+
+// envName is the environment variable suffix of a flag: upper case, with
+// "." and "-" as "_".
+func envName(flag string) string {
+	return strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(flag))
 }

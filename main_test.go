@@ -311,7 +311,7 @@ func TestEndToEnd(t *testing.T) {
 	// the overlap reaches back far enough to read them.
 	clock := emsim.NewManualClock(time.Now().UTC().Add(-2 * time.Hour))
 	sim := startSimulatedEM(t, 7, clock)
-	exp := startExporter(t, buildBinary(t), append(sim.flags(), "--veeam.page-size=7", "--replica.overlap=3h")...)
+	exp := startExporter(t, buildBinary(t), append(sim.flags(), "--veeam.page-size=7", "--sessions.overlap=3h")...)
 
 	body, families := exp.scrape()
 	if got := gaugeValue(families, "veeam_em_up"); got != 1 {

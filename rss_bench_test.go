@@ -84,7 +84,7 @@ func BenchmarkExporterRSSScale(b *testing.B) {
 		"--veeam.username=" + user,
 		"--veeam.password-file=" + passwordFile,
 		"--veeam.timeout=5m",
-		"--replica.lookback=49h",
+		"--sessions.lookback=49h",
 	}
 	cases := []struct {
 		name string

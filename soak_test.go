@@ -428,7 +428,7 @@ func TestSoak(t *testing.T) {
 		"--veeam.ca-file="+caFile,
 		"--veeam.timeout=20s",
 		"--veeam.page-size="+strconv.Itoa(cfg.pageSize),
-		"--replica.overlap="+overlap.String(),
+		"--sessions.overlap="+overlap.String(),
 		"--debug.clock="+clock.String(),
 	)
 	pid := exp.cmd.Process.Pid
