@@ -121,6 +121,12 @@ func (d *dataset) planRun(j *job, slot int64, attempt int, notBefore time.Time, 
 	st := newStream(d.seed, j.kind.runStream, int64(j.index), slot, int64(attempt))
 	r := &jobRun{id: st.guid(), job: j, attempt: attempt, padded: st.intn(8) == 0}
 	r.creation = truncateDigits(notBefore.Add(st.between(time.Second, 6*time.Second)), st.intn(7))
+	// Lags come from streams of their own, and are drawn only when asked
+	// for, so that late arrivals change no other value.
+	late := d.topo.LateFraction > 0
+	if late {
+		r.lag = d.topo.lag(newStream(d.seed, j.kind.lateRunStream, int64(j.index), slot, int64(attempt)))
+	}
 
 	failRate, warnRate := b.failureRate, b.warningRate
 	if attempt > 0 {
@@ -138,6 +144,9 @@ func (d *dataset) planRun(j *job, slot int64, attempt int, notBefore time.Time, 
 		*t = taskRun{id: ts.guid(), run: r, vm: vm, creation: truncateDigits(cursor, ts.intn(7)), padded: ts.intn(8) == 0}
 		t.working = t.creation.Add(min(ts.between(time.Second, 5*time.Second), duration/3))
 		t.end = truncateDigits(t.creation.Add(duration), ts.intn(7))
+		if late {
+			t.lag = d.topo.lag(newStream(d.seed, j.kind.lateTaskStream, int64(j.index), slot, int64(attempt), int64(vm.index)))
+		}
 		switch p := ts.float(); {
 		case j.broken[vm]:
 			t.result, t.reason = resultFailed, brokenVMReason

@@ -6,9 +6,11 @@ import (
 )
 
 // The entity and reference representations of replica and backup
-// sessions, in the element order of EM's schema.
+// sessions, in the element order of EM's schema. An entity shows its
+// session as EM knows it at now, lagging for a late session.
 
 func writeTaskEntity(x xmlWriter, base string, t *taskRun, now time.Time, bad corruptionKind) {
+	now = t.shownAt(now)
 	state, res := t.stateAt(now)
 	name := t.name()
 	kind := t.run.job.kind
@@ -63,6 +65,7 @@ func writeTaskRef(x xmlWriter, base string, t *taskRun) {
 }
 
 func writeJobEntity(x xmlWriter, base string, r *jobRun, now time.Time, bad corruptionKind) {
+	now = r.shownAt(now)
 	state, res, progress := r.stateAt(now)
 	name := r.name()
 	kind := r.job.kind

@@ -37,6 +37,11 @@ type Fault struct {
 	Status int
 	// Message is the Error document's message; "" gives a default.
 	Message string
+	// RetryAfter, when set, is sent verbatim as the Retry-After header of
+	// the Status answer (typically 503 or 429), so that tests can give
+	// delay seconds, an HTTP-date or garbage. Without a Status there is no
+	// such answer, so InjectFault panics.
+	RetryAfter string
 	// Body and ContentType replace the answer's body, with Status or 200:
 	// an HTML page from a proxy, a wrong document.
 	Body, ContentType string
@@ -101,6 +106,9 @@ func (s *Server) InjectFault(f Fault) {
 	if f.DuplicateFromPrevious < 0 || !f.Corrupt.valid() {
 		panic(fmt.Sprintf("emsim: negative DuplicateFromPrevious or Corrupt count: %+v", f))
 	}
+	if f.RetryAfter != "" && f.Status == 0 {
+		panic(fmt.Sprintf("emsim: fault RetryAfter needs a Status to go with: %+v", f))
+	}
 	remaining := f.Count
 	if remaining == 0 {
 		remaining = 1
@@ -162,6 +170,11 @@ func (s *Server) applyFault(ex *exchange, f Fault) bool {
 	ex.fault = f
 	if f.TruncateAt > 0 {
 		ex.body = &truncatingWriter{w: ex.w, remaining: f.TruncateAt}
+	}
+	// Status is set below, with the Body or the Error document; the header
+	// must precede it.
+	if f.RetryAfter != "" {
+		ex.w.Header().Set("Retry-After", f.RetryAfter)
 	}
 	switch {
 	case f.Body != "":

@@ -193,6 +193,48 @@ func TestFaultReplacedBody(t *testing.T) {
 	}
 }
 
+// TestFaultRetryAfter: the header goes out verbatim with the fault's
+// status, whatever it holds, and only with the faulty answer.
+func TestFaultRetryAfter(t *testing.T) {
+	h := newHarness(t, nil)
+	token := h.logon()
+	for _, tc := range []struct {
+		name  string
+		fault Fault
+	}{
+		{"seconds", Fault{Path: "query", Status: http.StatusServiceUnavailable, RetryAfter: "120"}},
+		{"HTTP-date", Fault{Path: "query", Status: http.StatusTooManyRequests, RetryAfter: "Wed, 21 Oct 2015 07:28:00 GMT"}},
+		{"garbage", Fault{Path: "query", Status: http.StatusServiceUnavailable, RetryAfter: "after lunch, maybe"}},
+		{"with a body", Fault{Path: "query", Status: http.StatusServiceUnavailable, Body: "<html>busy</html>", ContentType: "text/html", RetryAfter: "5"}},
+		{"on logon", Fault{Path: "logon", Status: http.StatusServiceUnavailable, RetryAfter: "30"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h.sim.InjectFault(tc.fault)
+			var resp response
+			if tc.fault.Path == "logon" {
+				resp = h.mustDo(http.MethodPost, "/api/sessionMngr/?v=latest", "", func(r *http.Request) { r.SetBasicAuth(testUser, testPassword) })
+			} else {
+				resp = h.mustDo(http.MethodGet, tasksPage, token, nil)
+			}
+			if got := resp.header.Values("Retry-After"); resp.status != tc.fault.Status || len(got) != 1 || got[0] != tc.fault.RetryAfter {
+				t.Errorf("%d with Retry-After %q, want %d with %q", resp.status, got, tc.fault.Status, tc.fault.RetryAfter)
+			}
+			if tc.fault.Body == "" {
+				if doc := decodeError(t, resp.body); doc.StatusCode != tc.fault.Status {
+					t.Errorf("Error document %+v, want status %d", doc, tc.fault.Status)
+				}
+			}
+			if next := h.mustDo(http.MethodGet, tasksPage, token, nil); next.status != http.StatusOK || next.header.Get("Retry-After") != "" {
+				t.Errorf("the next answer: %d with Retry-After %q, want 200 without", next.status, next.header.Get("Retry-After"))
+			}
+		})
+	}
+	h.sim.InjectFault(Fault{Path: "query", Status: http.StatusServiceUnavailable})
+	if resp := h.mustDo(http.MethodGet, tasksPage, token, nil); resp.status != http.StatusServiceUnavailable || resp.header.Get("Retry-After") != "" {
+		t.Errorf("a fault without RetryAfter: %d with Retry-After %q", resp.status, resp.header.Get("Retry-After"))
+	}
+}
+
 func TestFaultExpireSession(t *testing.T) {
 	h := newHarness(t, nil)
 	token, bystander := h.logon(), h.logon()
@@ -519,6 +561,7 @@ func TestFaultRejectsImpossibleKnobs(t *testing.T) {
 		{Path: "root", Corrupt: Corruption{UnknownState: 1}},
 		{Path: "query", DuplicateFromPrevious: -1},
 		{Corrupt: Corruption{UnknownResult: -2}},
+		{Path: "query", RetryAfter: "120"}, // nothing to retry after
 	} {
 		func() {
 			defer func() {

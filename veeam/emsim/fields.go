@@ -8,7 +8,8 @@ import (
 )
 
 // A field is one property that filters and sorting can name. Its value is
-// computed as of the request's time, since State, Result and EndTime change.
+// computed as of the request's time, since State, Result and EndTime change,
+// and as EM shows it then: a late session's as of its lag earlier.
 
 type fieldKind uint8
 
@@ -127,16 +128,16 @@ var taskFields = fieldSet[*taskRun]{
 	{name: "UID", value: func(t *taskRun, _ time.Time) (fieldValue, bool) { return textValue(taskUID(t)) }},
 	{name: "Name", value: func(t *taskRun, _ time.Time) (fieldValue, bool) { return textValue(t.name()) }},
 	{name: creationTimeField, kind: fieldDateTime, value: func(t *taskRun, _ time.Time) (fieldValue, bool) { return timeValue(t.creation) }},
-	{name: "EndTime", kind: fieldDateTime, value: func(t *taskRun, now time.Time) (fieldValue, bool) { return timeValue(t.endAt(now)) }},
+	{name: "EndTime", kind: fieldDateTime, value: func(t *taskRun, now time.Time) (fieldValue, bool) { return timeValue(t.endAt(t.shownAt(now))) }},
 	{name: "State", kind: fieldEnum, enum: taskStateNames, value: func(t *taskRun, now time.Time) (fieldValue, bool) {
-		state, _ := t.stateAt(now)
+		state, _ := t.stateAt(t.shownAt(now))
 		return numberValue(int64(state))
 	}},
 	{name: "Result", kind: fieldEnum, enum: resultNames, value: func(t *taskRun, now time.Time) (fieldValue, bool) {
-		_, res := t.stateAt(now)
+		_, res := t.stateAt(t.shownAt(now))
 		return numberValue(int64(res))
 	}},
-	{name: "Reason", value: func(t *taskRun, now time.Time) (fieldValue, bool) { return textValue(t.reasonAt(now)) }},
+	{name: "Reason", value: func(t *taskRun, now time.Time) (fieldValue, bool) { return textValue(t.reasonAt(t.shownAt(now))) }},
 	{name: "TotalSize", kind: fieldNumber, value: func(t *taskRun, _ time.Time) (fieldValue, bool) { return numberValue(t.vm.totalSize) }},
 	{name: "JobSessionUid", value: func(t *taskRun, _ time.Time) (fieldValue, bool) { return textValue(runUID(t.run)) }},
 	{name: "JobUid", value: func(t *taskRun, _ time.Time) (fieldValue, bool) { return textValue(jobUID(t.run.job)) }},
@@ -153,17 +154,17 @@ var jobFields = fieldSet[*jobRun]{
 	{name: "JobName", value: func(r *jobRun, _ time.Time) (fieldValue, bool) { return textValue(r.job.name) }},
 	{name: "JobType", value: func(r *jobRun, _ time.Time) (fieldValue, bool) { return textValue(r.job.jobType) }},
 	{name: creationTimeField, kind: fieldDateTime, value: func(r *jobRun, _ time.Time) (fieldValue, bool) { return timeValue(r.creation) }},
-	{name: "EndTime", kind: fieldDateTime, value: func(r *jobRun, now time.Time) (fieldValue, bool) { return timeValue(r.endAt(now)) }},
+	{name: "EndTime", kind: fieldDateTime, value: func(r *jobRun, now time.Time) (fieldValue, bool) { return timeValue(r.endAt(r.shownAt(now))) }},
 	{name: "State", kind: fieldEnum, enum: jobStateNames, value: func(r *jobRun, now time.Time) (fieldValue, bool) {
-		state, _, _ := r.stateAt(now)
+		state, _, _ := r.stateAt(r.shownAt(now))
 		return numberValue(int64(state))
 	}},
 	{name: "Result", kind: fieldEnum, enum: resultNames, value: func(r *jobRun, now time.Time) (fieldValue, bool) {
-		_, res, _ := r.stateAt(now)
+		_, res, _ := r.stateAt(r.shownAt(now))
 		return numberValue(int64(res))
 	}},
 	{name: "Progress", kind: fieldNumber, value: func(r *jobRun, now time.Time) (fieldValue, bool) {
-		_, _, progress := r.stateAt(now)
+		_, _, progress := r.stateAt(r.shownAt(now))
 		return numberValue(int64(progress))
 	}},
 	{name: "IsRetry", kind: fieldBool, value: func(r *jobRun, _ time.Time) (fieldValue, bool) { return boolValue(r.isRetry()) }},

@@ -64,3 +64,39 @@ func TestNegativeLatencyIsRejected(t *testing.T) {
 		t.Fatal("New accepted a negative latency")
 	}
 }
+
+// TestSetLatency makes a running EM slow, then fast again, while requests
+// are in flight.
+func TestSetLatency(t *testing.T) {
+	const latency = 80 * time.Millisecond
+	h := newHarness(t, nil)
+	token := h.logon()
+	// timed may run on any goroutine, so it reports with Error only.
+	timed := func() time.Duration {
+		began := time.Now()
+		resp, err := h.do(t.Context(), http.MethodGet, "/api/query?type=ReplicaJobSession&pageSize=1", token, nil)
+		if err != nil || resp.status != http.StatusOK {
+			t.Errorf("query: %d, %v", resp.status, err)
+		}
+		return time.Since(began)
+	}
+
+	h.sim.SetLatency(latency)
+	if took := timed(); took < latency {
+		t.Errorf("after SetLatency(%v): answered in %v", latency, took)
+	}
+	for _, d := range []time.Duration{0, -time.Hour} {
+		h.sim.SetLatency(d)
+		if took := timed(); took >= latency {
+			t.Errorf("after SetLatency(%v): answered in %v, want at once", d, took)
+		}
+	}
+
+	// Changing it while requests wait is safe (run with -race).
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() { h.sim.SetLatency(time.Duration(i%2) * time.Millisecond) })
+		wg.Go(func() { _ = timed() })
+	}
+	wg.Wait()
+}

@@ -17,6 +17,7 @@ type queryKind[T any] struct {
 	fields   fieldSet[T]
 	items    func(d *dataset) []T // all planned, sorted by creation; under d.mu
 	creation func(T) time.Time
+	visible  func(T, time.Time) bool // whether EM knows of it yet
 	uid      func(T) string
 	entity   func(x xmlWriter, base string, e T, now time.Time, bad corruptionKind)
 	ref      func(x xmlWriter, base string, e T)
@@ -27,8 +28,9 @@ var (
 		typeName: "ReplicaTaskSession",
 		listName: "ReplicaTaskSessions",
 		fields:   taskFields,
-		items:    func(d *dataset) []*taskRun { return d.replica.tasks },
+		items:    replicaTasks,
 		creation: taskCreation,
+		visible:  (*taskRun).visibleAt,
 		uid:      taskUID,
 		entity:   writeTaskEntity,
 		ref:      writeTaskRef,
@@ -37,8 +39,9 @@ var (
 		typeName: "ReplicaJobSession",
 		listName: "ReplicaJobSessions",
 		fields:   jobFields,
-		items:    func(d *dataset) []*jobRun { return d.replica.runs },
+		items:    replicaRuns,
 		creation: runCreation,
+		visible:  (*jobRun).visibleAt,
 		uid:      runUID,
 		entity:   writeJobEntity,
 		ref:      writeJobRef,
@@ -47,8 +50,9 @@ var (
 		typeName: "BackupTaskSession",
 		listName: "BackupTaskSessions",
 		fields:   taskFields,
-		items:    func(d *dataset) []*taskRun { return d.backup.tasks },
+		items:    backupTasks,
 		creation: taskCreation,
+		visible:  (*taskRun).visibleAt,
 		uid:      taskUID,
 		entity:   writeTaskEntity,
 		ref:      writeTaskRef,
@@ -57,8 +61,9 @@ var (
 		typeName: "BackupJobSession",
 		listName: "BackupJobSessions",
 		fields:   jobFields,
-		items:    func(d *dataset) []*jobRun { return d.backup.runs },
+		items:    backupRuns,
 		creation: runCreation,
+		visible:  (*jobRun).visibleAt,
 		uid:      runUID,
 		entity:   writeJobEntity,
 		ref:      writeJobRef,
@@ -163,7 +168,7 @@ func runQuery[T any](s *Server, ex *exchange, kind queryKind[T]) {
 	}
 	s.data.ensure(ex.now, ex.now)
 	s.data.mu.RLock()
-	window, total := selectPage(existing(kind.items(s.data), ex.now, kind.creation), kind, cond, sortBy, q, shift, ex.now)
+	window, total := selectPage(existing(kind.items(s.data), ex.now, kind.creation), kind, cond, sortBy, q, shift, ex.now, s.data.topo.maxLag())
 	s.data.mu.RUnlock()
 	page, tampering := shapePage(window, q, shift, fault, kind.uid)
 
@@ -200,12 +205,13 @@ func runQuery[T any](s *Server, ex *exchange, kind queryKind[T]) {
 	}
 }
 
-// selectPage filters, sorts and pages sessions created up to now (items).
-// The page starts shift rows early and grows by as many, for
+// selectPage filters, sorts and pages sessions created up to now (items),
+// of which EM shows only the visible ones; none lags more than maxLag. The
+// page starts shift rows early and grows by as many, for
 // DuplicateFromPrevious. A creation-time filter narrows the scan by binary
 // search; a filter that is nothing but a creation-time range is answered
 // without a scan.
-func selectPage[T any](items []T, kind queryKind[T], cond *condition[T], sortBy *field[T], q queryRequest, shift int, now time.Time) (page []T, total int) {
+func selectPage[T any](items []T, kind queryKind[T], cond *condition[T], sortBy *field[T], q queryRequest, shift int, now time.Time, maxLag time.Duration) (page []T, total int) {
 	if cond != nil {
 		r := cond.creationRange()
 		lo, hi := 0, len(items)
@@ -223,29 +229,35 @@ func selectPage[T any](items []T, kind queryKind[T], cond *condition[T], sortBy 
 			cond = nil
 		}
 	}
+	visible := visibleOnly(items, now, maxLag, kind.creation, kind.visible)
 	offset := (q.page-1)*q.pageSize - shift
 	size := q.pageSize + shift
 
 	if sortBy == nil && cond == nil {
-		total = len(items)
+		total = visible.len()
 		if offset >= total {
 			return nil, total
 		}
 		end := min(offset+size, total)
-		if !q.sortDesc {
-			return slices.Clone(items[offset:end]), total
-		}
 		page = make([]T, 0, end-offset)
+		if !q.sortDesc {
+			for i := offset; i < end; i++ {
+				page = append(page, visible.at(i))
+			}
+			return page, total
+		}
 		for i := total - 1 - offset; i >= total-end; i-- {
-			page = append(page, items[i])
+			page = append(page, visible.at(i))
 		}
 		return page, total
 	}
 
 	var matches []T
-	for _, e := range items {
-		if cond == nil || cond.match(e, now) {
-			matches = append(matches, e)
+	for _, part := range [...][]T{visible.settled, visible.recent} {
+		for _, e := range part {
+			if cond == nil || cond.match(e, now) {
+				matches = append(matches, e)
+			}
 		}
 	}
 	switch {

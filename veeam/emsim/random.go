@@ -26,6 +26,12 @@ const (
 	kindVMRef
 	kindVCenter
 	kindSite
+	// The lags of late arrivals have streams of their own, so that turning
+	// them on changes no other value.
+	kindLateRun
+	kindLateTask
+	kindLateBackupRun
+	kindLateBackupTask
 )
 
 const goldenGamma = 0x9e3779b97f4a7c15

@@ -11,6 +11,8 @@ type sessionKind struct {
 	taskPath, runPath     string // collection paths under /api/
 	taskListSuffix        string // appended to a job session's Href for its tasks
 	runStream, taskStream int64
+	// lateRunStream and lateTaskStream draw the lags of late arrivals.
+	lateRunStream, lateTaskStream int64
 	// replicaPoints: a successful replica task links the restore point it
 	// made. withVMUIDs: backup task sessions carry VmUid.
 	replicaPoints, withVMUIDs bool
@@ -23,6 +25,7 @@ var (
 		taskListType: "ReplicaTaskSessionReferenceList",
 		taskPath:     "replicaTaskSessions", runPath: "replicaSessions", taskListSuffix: "/replicaTaskSessions",
 		runStream: kindRun, taskStream: kindTask,
+		lateRunStream: kindLateRun, lateTaskStream: kindLateTask,
 		replicaPoints: true,
 	}
 	backupKind = &sessionKind{
@@ -31,6 +34,7 @@ var (
 		taskListType: "BackupTaskSessionReferenceList",
 		taskPath:     "backupTaskSessions", runPath: "backupSessions", taskListSuffix: "/taskSessions",
 		runStream: kindBackupRun, taskStream: kindBackupTask,
+		lateRunStream: kindLateBackupRun, lateTaskStream: kindLateBackupTask,
 		withVMUIDs: true,
 	}
 )

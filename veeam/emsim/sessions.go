@@ -22,7 +22,9 @@ type jobRun struct {
 	// padded sessions render their text values with surrounding spaces,
 	// as some real EM answers do.
 	padded bool
-	tasks  []*taskRun // in creation order; never empty
+	// lag is how far EM's view of a late session trails it; 0 for most.
+	lag   time.Duration
+	tasks []*taskRun // in creation order; never empty
 }
 
 type taskRun struct {
@@ -35,6 +37,7 @@ type taskRun struct {
 	result   result
 	reason   string
 	padded   bool
+	lag      time.Duration
 }
 
 const nameTimeLayout = "2006-01-02 15:04:05"

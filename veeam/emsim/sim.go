@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-kit/log"
@@ -33,7 +34,8 @@ type Config struct {
 	DefaultPageSize int
 	// Latency delays the answer to every request under /api, to model an
 	// EM far away; 0 answers at once. A request whose client gives up or
-	// whose server stops meanwhile is cut unanswered.
+	// whose server stops meanwhile is cut unanswered. Server.SetLatency
+	// changes it while the simulator runs.
 	Latency time.Duration
 	// Logger receives one debug line per request and the HTTP server's
 	// errors; nil discards them.
@@ -56,7 +58,7 @@ const (
 type Server struct {
 	username, password string
 	defaultPageSize    int
-	latency            time.Duration
+	latency            atomic.Int64 // a time.Duration; SetLatency changes it while requests run
 	clock              Clock
 	logger             log.Logger
 	data               *dataset
@@ -85,7 +87,6 @@ func New(cfg Config) (*Server, error) {
 		username:        cfg.Username,
 		password:        cfg.Password,
 		defaultPageSize: cfg.DefaultPageSize,
-		latency:         cfg.Latency,
 		clock:           cfg.Clock,
 		logger:          cfg.Logger,
 		faults:          &faultQueue{},
@@ -93,6 +94,7 @@ func New(cfg Config) (*Server, error) {
 		requests:        &requestLog{},
 		closing:         make(chan struct{}),
 	}
+	s.latency.Store(int64(cfg.Latency))
 	if s.defaultPageSize == 0 {
 		s.defaultPageSize = defaultPageSize
 	}
@@ -109,6 +111,13 @@ func New(cfg Config) (*Server, error) {
 	s.sessions = newSessionStore(idle)
 	s.data = newDataset(cfg.Seed, cfg.Topology, s.clock.Now())
 	return s, nil
+}
+
+// SetLatency changes Config.Latency while the simulator runs, so a test can
+// make EM slow or fast again. A request already waiting keeps the latency
+// it started with; a negative d counts as 0.
+func (s *Server) SetLatency(d time.Duration) {
+	s.latency.Store(int64(max(d, 0)))
 }
 
 // shutdown releases requests held by Hang and Delay faults.
@@ -166,8 +175,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The record is written even when a fault aborts the handler with a
 	// panic, so tests see what the client saw.
 	defer s.record(ex)
-	if s.latency > 0 && strings.HasPrefix(r.URL.Path, "/api") {
-		if !s.sleep(r.Context(), s.latency) {
+	if latency := time.Duration(s.latency.Load()); latency > 0 && strings.HasPrefix(r.URL.Path, "/api") {
+		if !s.sleep(r.Context(), latency) {
 			panic(http.ErrAbortHandler)
 		}
 		// EM answers when the request reaches it.

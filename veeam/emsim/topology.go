@@ -53,6 +53,17 @@ type Topology struct {
 	// HardNames returns, in the replica and in the backup jobs.
 	WithHardNames bool
 
+	// LateFraction is the chance that a session reaches EM late, drawn
+	// for each job and task session, replica and backup alike: EM collects
+	// from the backup servers periodically, so it may learn of a session
+	// minutes after its creation and keeps lagging as far behind it. A
+	// late session is invisible until its creation plus its lag, drawn
+	// uniformly in [LateDelayMin, LateDelayMax]; from then on EM shows it
+	// as it was that lag earlier, so its end and result arrive late too.
+	// 0 shows every session at once.
+	LateFraction               float64
+	LateDelayMin, LateDelayMax time.Duration
+
 	// Backup describes the backup jobs that run next to the replica jobs;
 	// the zero value has none.
 	Backup BackupJobs
@@ -295,6 +306,7 @@ func (t Topology) validate() error {
 	if t.MaxRetries < 0 {
 		errs = append(errs, fmt.Errorf("MaxRetries must not be negative, got %d", t.MaxRetries))
 	}
+	errs = append(errs, t.validateLateArrivals()...)
 	errs = append(errs, t.Backup.validate(t)...)
 	if t.WithHardNames && len(errs) == 0 {
 		jobs := t.BackupServers * t.JobsPerServer
@@ -313,6 +325,24 @@ func (t Topology) validate() error {
 		return fmt.Errorf("invalid topology: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+func (t Topology) validateLateArrivals() []error {
+	var errs []error
+	// Written so that NaN fails too.
+	if !(t.LateFraction >= 0 && t.LateFraction <= 1) {
+		errs = append(errs, fmt.Errorf("LateFraction must be between 0 and 1, got %v", t.LateFraction))
+	}
+	switch {
+	case t.LateFraction > 0:
+		// A late session with no lag would not be late.
+		if t.LateDelayMin <= 0 || t.LateDelayMax < t.LateDelayMin {
+			errs = append(errs, fmt.Errorf("with a LateFraction, need 0 < LateDelayMin <= LateDelayMax, got %v and %v", t.LateDelayMin, t.LateDelayMax))
+		}
+	case t.LateDelayMin < 0 || t.LateDelayMax < 0:
+		errs = append(errs, fmt.Errorf("LateDelayMin and LateDelayMax must not be negative, got %v and %v", t.LateDelayMin, t.LateDelayMax))
+	}
+	return errs
 }
 
 // validate checks the backup jobs of topo; no backup jobs at all is valid.
