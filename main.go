@@ -50,13 +50,15 @@ func main() {
 		passwordFile  = kingpin.Flag("veeam.password-file", "File holding the Enterprise Manager password, read at every logon; else the environment variable "+passwordEnv+" is used.").String()
 		caFile        = kingpin.Flag("veeam.ca-file", "PEM file of CA certificates to trust for Enterprise Manager, in addition to the system roots.").String()
 		insecure      = kingpin.Flag("veeam.insecure-skip-verify", "Do not verify Enterprise Manager's TLS certificate (unsafe).").Bool()
-		timeout       = kingpin.Flag("veeam.timeout", "Refresh deadline when Prometheus sends no scrape timeout header.").Default("30s").Duration()
+		timeout       = kingpin.Flag("veeam.timeout", "How long a scrape waits for the refresh when Prometheus sends no scrape timeout header.").Default("30s").Duration()
+		refreshLimit  = kingpin.Flag("veeam.refresh-timeout", "Upper bound of a refresh, which goes on past the scrape that started it: a first load of a long history on a slow EM spans several scrapes, and one cut by this bound goes on from where it is at the next.").Default("10m").Duration()
 		pageSize      = kingpin.Flag("veeam.page-size", "Entities per page in Enterprise Manager queries.").Default("1000").Int()
 		maxBody       = kingpin.Flag("veeam.max-body-bytes", "Largest Enterprise Manager response body accepted.").Default("268435456").Int64()
 		replicaOn     = kingpin.Flag("collector.replica", "Collect replica task and job sessions (veeam_em_replica_...); --no-collector.replica stops their EM queries.").Default("true").Bool()
 		backupOn      = kingpin.Flag("collector.backup", "Collect backup task and job sessions of every backup job type (veeam_em_backup_...); --no-collector.backup stops their EM queries.").Default("true").Bool()
 		lookbackFlag  = addRenamedDuration(kingpin.CommandLine, "sessions.lookback", "replica.lookback", "History of sessions reflected in the metrics, for every session collector.", "168h")
-		overlapFlag   = addRenamedDuration(kingpin.CommandLine, "sessions.overlap", "replica.overlap", "How long after its creation a session may still reach EM and be counted.", "1h")
+		overlapFlag   = addRenamedDuration(kingpin.CommandLine, "sessions.overlap", "replica.overlap", "How long after its creation, or its end, a session may still reach EM and be counted.", "1h")
+		rescan        = kingpin.Flag("sessions.rescan-interval", "How often each session collector checks the last --sessions.overlap against EM's counts, and reads the sessions that reached EM late.").Default("15m").Duration()
 		logLevel      = kingpin.Flag("log.level", "Only log messages with the given severity or above.").Default("info").Enum("debug", "info", "warn", "error")
 		logFormat     = kingpin.Flag("log.format", "Output format of log messages.").Default("logfmt").Enum("logfmt", "json")
 		demo          = kingpin.Flag("demo", "Run against a built-in Enterprise Manager simulator with generated data, instead of a real server.").Bool()
@@ -93,7 +95,8 @@ func main() {
 	if *demo || *emURL != "" {
 		single, err = newSingleTarget(singleTargetConfig{
 			url: *emURL, username: *username, passwordFile: *passwordFile, caFile: *caFile, insecure: *insecure,
-			pageSize: *pageSize, maxBody: *maxBody, lookback: lookback, overlap: overlap, demo: *demo, kinds: kinds,
+			pageSize: *pageSize, maxBody: *maxBody, demo: *demo,
+			collector: collector.Options{Kinds: kinds, Lookback: lookback, Overlap: overlap, RescanInterval: *rescan, RefreshTimeout: *refreshLimit, Now: clock},
 		}, clock, logger)
 		if err != nil {
 			level.Error(logger).Log("msg", "Cannot set up Enterprise Manager", "err", err)
@@ -116,7 +119,7 @@ func main() {
 			Client: func(cfg *veeam.Config) {
 				cfg.PageSize, cfg.MaxBodyBytes, cfg.Now = *pageSize, *maxBody, clock
 			},
-			Collector:   collector.Options{Lookback: lookback, Overlap: overlap, Now: clock, Kinds: kinds},
+			Collector:   collector.Options{Lookback: lookback, Overlap: overlap, RescanInterval: *rescan, RefreshTimeout: *refreshLimit, Now: clock, Kinds: kinds},
 			Handler:     handlerOptions,
 			IdleTimeout: *probeIdle,
 			Logger:      logger,

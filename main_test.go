@@ -307,11 +307,13 @@ func TestEndToEnd(t *testing.T) {
 	}
 	// The exporter bounds each query window by its own wall clock, so the
 	// simulator starts two hours behind it: advancing the simulator by two
-	// hours below then completes sessions the exporter can already see, and
-	// the overlap reaches back far enough to read them.
+	// hours below then creates and completes sessions within the last two
+	// hours of the exporter's clock, which the exporter has read past. To it
+	// they are sessions and completions that reached EM late: the rescan of
+	// the overlap, due at every refresh here, finds them.
 	clock := emsim.NewManualClock(time.Now().UTC().Add(-2 * time.Hour))
 	sim := startSimulatedEM(t, 7, clock)
-	exp := startExporter(t, buildBinary(t), append(sim.flags(), "--veeam.page-size=7", "--sessions.overlap=3h")...)
+	exp := startExporter(t, buildBinary(t), append(sim.flags(), "--veeam.page-size=7", "--sessions.overlap=3h", "--sessions.rescan-interval=1ms")...)
 
 	body, families := exp.scrape()
 	if got := gaugeValue(families, "veeam_em_up"); got != 1 {

@@ -11,16 +11,15 @@ import (
 	"github.com/veeam-em-exporter/veeam_em_exporter/veeam"
 )
 
-// singleTargetConfig is what the --veeam.* and --replica.* flags say about
-// the one Enterprise Manager served on /metrics.
+// singleTargetConfig is what the --veeam.*, --sessions.* and --collector.*
+// flags say about the one Enterprise Manager served on /metrics.
 type singleTargetConfig struct {
 	url, username, passwordFile, caFile string
 	insecure                            bool
 	pageSize                            int
 	maxBody                             int64
-	lookback, overlap                   time.Duration
 	demo                                bool
-	kinds                               []collector.Kind
+	collector                           collector.Options
 }
 
 // singleTarget is the Enterprise Manager of --veeam.url, or the demo's
@@ -64,13 +63,9 @@ func newSingleTarget(cfg singleTargetConfig, clock func() time.Time, logger log.
 		closeDemo()
 		return nil, fmt.Errorf("invalid Enterprise Manager configuration: %w", err)
 	}
-	sessions := collector.New(client, collector.Options{
-		Kinds:    cfg.kinds,
-		Lookback: cfg.lookback,
-		Overlap:  cfg.overlap,
-		Now:      clock,
-		Logger:   log.With(logger, "component", "collector"),
-	})
+	opts := cfg.collector
+	opts.Logger = log.With(logger, "component", "collector")
+	sessions := collector.New(client, opts)
 	return &singleTarget{client: client, sessions: sessions, closeDemo: closeDemo}, nil
 }
 

@@ -286,7 +286,7 @@ func TestDifferentCausesAreAllSaid(t *testing.T) {
 		t.Fatalf("Refresh returned %v, want both causes reachable", err)
 	}
 	msg := err.Error()
-	for _, want := range []string{"fetch replica task sessions created since ", "replica index rebuilding; ", "fetch backup task and backup job sessions: "} {
+	for _, want := range []string{"fetch replica task sessions: ", "replica index rebuilding; ", "fetch backup task and backup job sessions: "} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("%q does not say %q", msg, want)
 		}

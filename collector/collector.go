@@ -18,20 +18,36 @@ import (
 
 	"github.com/go-kit/log"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/veeam-em-exporter/veeam_em_exporter/veeam"
 )
 
-// DefaultLookback is the history reflected in the metrics when
-// Options.Lookback is zero.
-const DefaultLookback = 7 * 24 * time.Hour
+// Defaults of the Options left zero.
+const (
+	// DefaultLookback is the history reflected in the metrics.
+	DefaultLookback = 7 * 24 * time.Hour
+	// DefaultRefreshTimeout bounds a refresh, whoever waits for it.
+	DefaultRefreshTimeout = 10 * time.Minute
+	// DefaultRescanInterval is how often the overlap is checked for
+	// sessions that reached EM late.
+	DefaultRescanInterval = 15 * time.Minute
+)
 
 // Options configure a Collector.
 type Options struct {
 	// Lookback is the history of sessions reflected in the metrics; a series
 	// whose latest session is older disappears. Zero means DefaultLookback.
 	Lookback time.Duration
-	// Overlap is how far back each incremental refresh re-reads, to catch
-	// sessions that reach EM after later ones.
+	// Overlap is how long after its creation, or its end, a session may
+	// still reach EM and be counted: each rescan checks that much history.
 	Overlap time.Duration
+	// RescanInterval is how often the overlap is checked against EM's
+	// counts, and read where EM holds sessions the exporter has not seen.
+	// Zero means DefaultRescanInterval.
+	RescanInterval time.Duration
+	// RefreshTimeout bounds each refresh; a refresh outlives the scrape
+	// that started it up to this. Zero means DefaultRefreshTimeout.
+	RefreshTimeout time.Duration
 	// Now is the clock that windows and expiry follow; nil means time.Now.
 	Now func() time.Time
 	// Logger receives one error line per failed refresh; nil discards.
@@ -45,11 +61,14 @@ type Options struct {
 // Collector is a prometheus.Collector of the task and job sessions of the
 // kinds it follows.
 type Collector struct {
-	src    Source
-	now    func() time.Time
-	logger log.Logger
-	own    ownDescs
-	kinds  []*kindCollector
+	src            Source
+	now            func() time.Time
+	logger         log.Logger
+	own            ownDescs
+	kinds          []*kindCollector
+	lookback       time.Duration
+	rescanInterval time.Duration
+	refreshTimeout time.Duration
 
 	flightMu sync.Mutex
 	flight   *refreshFlight // the refresh under way, nil if none
@@ -71,10 +90,33 @@ type kindCollector struct {
 	descs  descs
 	state  *state
 	series seriesCache // the metrics of state's series
+	// jobs and tasks are where the reading of each query type stands.
+	jobs, tasks typeSync
+	// loaded is set once the initial load of the lookback is complete;
+	// the series are published from then on. loadStart is when it began,
+	// loadCounted whether its sessions were counted.
+	loaded      bool
+	loadStart   time.Time
+	loadCounted bool
 	// The outcome of the kind's queries in the last refresh, and whether
 	// they ever succeeded.
 	succeeded, everSucceeded bool
 	duration                 time.Duration
+}
+
+// loadProgress is how far the initial load has come, from 0 to 1: the
+// share of the sessions EM counted when it began that it has read. It
+// stays below 1 until the load is complete, as sessions can reach EM
+// meanwhile; 0 when EM would not count them.
+func (k *kindCollector) loadProgress() float64 {
+	if k.loaded {
+		return 1
+	}
+	total := k.jobs.loadTotal + k.tasks.loadTotal
+	if !k.loadCounted || k.jobs.loadTotal < 0 || k.tasks.loadTotal < 0 || total == 0 {
+		return 0
+	}
+	return min(float64(k.jobs.loadRead+k.tasks.loadRead)/float64(total), 0.99)
 }
 
 // refreshStatus is the outcome of the refreshes so far.
@@ -101,14 +143,23 @@ func New(src Source, opts Options) *Collector {
 	if len(opts.Kinds) == 0 {
 		opts.Kinds = Kinds()
 	}
+	if opts.RefreshTimeout <= 0 {
+		opts.RefreshTimeout = DefaultRefreshTimeout
+	}
+	if opts.RescanInterval <= 0 {
+		opts.RescanInterval = DefaultRescanInterval
+	}
 	life, endLife := context.WithCancel(context.Background())
 	c := &Collector{
-		src:     src,
-		now:     opts.Now,
-		logger:  opts.Logger,
-		own:     newOwnDescs(),
-		life:    life,
-		endLife: endLife,
+		src:            src,
+		now:            opts.Now,
+		logger:         opts.Logger,
+		own:            newOwnDescs(),
+		lookback:       opts.Lookback,
+		rescanInterval: opts.RescanInterval,
+		refreshTimeout: opts.RefreshTimeout,
+		life:           life,
+		endLife:        endLife,
 	}
 	for _, name := range opts.Kinds {
 		kind, err := kindOf(name)
@@ -118,13 +169,14 @@ func New(src Source, opts Options) *Collector {
 		if slices.ContainsFunc(c.kinds, func(k *kindCollector) bool { return k.kind.name == name }) {
 			continue
 		}
-		c.kinds = append(c.kinds, &kindCollector{kind: kind, descs: newDescs(kind), state: newState(opts.Lookback, opts.Overlap)})
+		c.kinds = append(c.kinds, &kindCollector{kind: kind, descs: newDescs(kind), state: newState(opts.Lookback, opts.Overlap),
+			jobs: typeSync{loadTotal: -1}, tasks: typeSync{loadTotal: -1}})
 	}
 	return c
 }
 
-// Ready reports whether every kind's queries have succeeded, so that all
-// the metrics reflect EM.
+// Ready reports whether every kind has loaded its history and its queries
+// have succeeded once, so that all the metrics reflect EM.
 func (c *Collector) Ready() bool {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
@@ -199,9 +251,31 @@ func (c *Collector) collectOwn(ch chan<- prometheus.Metric) {
 		backoff = max(stats.LogonBackoffUntil.Sub(c.now()).Seconds(), 0)
 	}
 	ch <- prometheus.MustNewConstMetric(c.own.logonBackoff, prometheus.GaugeValue, backoff)
+	retryAfter := 0.0
+	if !stats.RetryAfterUntil.IsZero() {
+		retryAfter = max(stats.RetryAfterUntil.Sub(c.now()).Seconds(), 0)
+	}
+	ch <- prometheus.MustNewConstMetric(c.own.retryAfter, prometheus.GaugeValue, retryAfter)
+	for _, typ := range c.requestTypes() {
+		for _, outcome := range veeam.RequestOutcomes {
+			n := stats.RequestsByOutcome[veeam.RequestKey{Type: typ, Outcome: outcome}]
+			ch <- prometheus.MustNewConstMetric(c.own.requests, prometheus.CounterValue, float64(n), typ, string(outcome))
+		}
+		ch <- prometheus.MustNewConstMetric(c.own.answerBytes, prometheus.CounterValue, float64(stats.AnswerBytes[typ]), typ)
+	}
 	for _, m := range status {
 		ch <- m
 	}
+}
+
+// requestTypes are the types of request the collector makes: logon,
+// logoff and the query types of its kinds. Their counters start at 0.
+func (c *Collector) requestTypes() []string {
+	types := []string{veeam.LogonRequest, veeam.LogoffRequest}
+	for _, k := range c.kinds {
+		types = append(types, k.kind.jobQuery, k.kind.taskQuery)
+	}
+	return types
 }
 
 // ownMetrics is a prometheus.Collector of the Collector's own metrics alone,
@@ -228,8 +302,9 @@ func (c *Collector) statusMetrics() []prometheus.Metric {
 	for _, k := range c.kinds {
 		name := string(k.kind.name)
 		metrics = append(metrics,
-			prometheus.MustNewConstMetric(d.collectorSuccess, prometheus.GaugeValue, boolValue(k.succeeded), name),
-			prometheus.MustNewConstMetric(d.collectorDuration, prometheus.GaugeValue, k.duration.Seconds(), name))
+			prometheus.MustNewConstMetric(d.collectorSuccess, prometheus.GaugeValue, boolValue(k.succeeded && k.loaded), name),
+			prometheus.MustNewConstMetric(d.collectorDuration, prometheus.GaugeValue, k.duration.Seconds(), name),
+			prometheus.MustNewConstMetric(d.loadProgress, prometheus.GaugeValue, k.loadProgress(), name))
 		for _, q := range []struct {
 			queryType string
 			stats     queryStats

@@ -22,6 +22,10 @@ type ownDescs struct {
 	logonBackoff      *prometheus.Desc
 	sessionsFetched   *prometheus.Desc
 	invalidSessions   *prometheus.Desc
+	loadProgress      *prometheus.Desc
+	requests          *prometheus.Desc
+	answerBytes       *prometheus.Desc
+	retryAfter        *prometheus.Desc
 }
 
 // descs are the descriptors of one kind's series, built by the series
@@ -92,11 +96,23 @@ func newOwnDescs() ownDescs {
 			"Seconds until the exporter tries to log on again after Enterprise Manager rejected its credentials; 0 when it is not backing off. A change of the password file ends the back-off at once.",
 			nil, nil),
 		sessionsFetched: prometheus.NewDesc(fqName("", "sessions_fetched_total"),
-			"Sessions returned by Enterprise Manager queries in successful refreshes, by query type; shows the cost of each refresh.",
+			"Sessions returned by Enterprise Manager queries, by query type; shows the cost of the refreshes.",
 			[]string{"type"}, nil),
 		invalidSessions: prometheus.NewDesc(fqName("", "invalid_sessions_total"),
 			"Sessions returned by Enterprise Manager that were skipped because a field the exporter needs was missing or unparseable, by query type.",
 			[]string{"type"}, nil),
+		loadProgress: prometheus.NewDesc(fqName("collector", "initial_load_progress_ratio"),
+			"How far the collector's initial load of the lookback has come, from 0 to 1: the share of the sessions Enterprise Manager counted when it began that it has read. 1 once loaded; until then the collector's series are not served and veeam_em_up is 0.",
+			[]string{"collector"}, nil),
+		requests: prometheus.NewDesc(fqName("", "requests_total"),
+			"Requests sent to Enterprise Manager, by type (a query type, logon or logoff) and outcome: the load the exporter puts on EM.",
+			[]string{"type", "outcome"}, nil),
+		answerBytes: prometheus.NewDesc(fqName("", "response_bytes_total"),
+			"Bytes of Enterprise Manager's answers read, by request type.",
+			[]string{"type"}, nil),
+		retryAfter: prometheus.NewDesc(fqName("", "retry_after_seconds"),
+			"Seconds until the exporter sends Enterprise Manager requests again, after EM answered 503 or 429 with Retry-After; 0 when it is not waiting. Meanwhile scrapes serve the last state.",
+			nil, nil),
 	}
 }
 
@@ -105,6 +121,7 @@ func (d *ownDescs) all() []*prometheus.Desc {
 	return []*prometheus.Desc{
 		d.up, d.scrapeDuration, d.lastSuccess, d.refreshes, d.refreshFailures, d.collectorSuccess,
 		d.collectorDuration, d.logons, d.logonRejections, d.logonBackoff, d.sessionsFetched, d.invalidSessions,
+		d.loadProgress, d.requests, d.answerBytes, d.retryAfter,
 	}
 }
 

@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -29,7 +30,15 @@ type fakeSource struct {
 	// queries counts calls per EM query type.
 	queries map[string]int
 
+	// taskSinces and jobSinces are the oldest creation time each query
+	// of replica task and job sessions could return; zero for none.
 	taskSinces, jobSinces []time.Time
+	// asked holds each query's selection, and counts the count probes,
+	// by query type.
+	asked  map[string][]veeam.Selection
+	counts map[string]int
+	// returned counts the sessions every query returned.
+	returned int
 	// taskDeadlines holds, per task query, the time left before the ctx
 	// deadline when the call arrived; zero if there was no deadline.
 	taskDeadlines []time.Duration
@@ -86,93 +95,176 @@ func (f *fakeSource) sinces() (tasks, jobs []time.Time) {
 	return append([]time.Time(nil), f.taskSinces...), append([]time.Time(nil), f.jobSinces...)
 }
 
-// inWindow is how EM's filter selects by creation time, except that EM
-// sees whole seconds.
-func inWindow(w veeam.Window, created time.Time) bool {
-	return !created.Before(w.Since) && (w.Until.IsZero() || created.Before(w.Until))
+// selections are the selections the queries of queryType asked for, in
+// order; count probes are not queries.
+func (f *fakeSource) selections(queryType string) []veeam.Selection {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]veeam.Selection(nil), f.asked[queryType]...)
 }
 
-func (f *fakeSource) ReplicaTaskSessions(ctx context.Context, w veeam.Window) (veeam.QueryResult[veeam.ReplicaTaskSession], error) {
-	f.count("ReplicaTaskSession")
+// counted counts the count probes of queryType so far.
+func (f *fakeSource) counted(queryType string) int {
 	f.mu.Lock()
-	f.taskSinces = append(f.taskSinces, w.Since)
+	defer f.mu.Unlock()
+	return f.counts[queryType]
+}
+
+// sessionsFetched counts the sessions every query returned so far.
+func (f *fakeSource) sessionsFetched() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.returned
+}
+
+// oldestCreated is the oldest creation time a selection can return, the
+// lowest Since of its clauses; zero if one is open.
+func oldestCreated(sel veeam.Selection) time.Time {
+	var oldest time.Time
+	for i, c := range sel {
+		if c.Created.Since.IsZero() {
+			return time.Time{}
+		}
+		if i == 0 || c.Created.Since.Before(oldest) {
+			oldest = c.Created.Since
+		}
+	}
+	return oldest
+}
+
+// sessionInfo is what EM's filters see of a session.
+func replicaTaskInfo(t *veeam.ReplicaTaskSession) (time.Time, time.Time, bool) {
+	return t.CreationTime, endOf(t.Completed(), t.EndTime), t.Transitional()
+}
+
+func replicaJobInfo(j *veeam.ReplicaJobSession) (time.Time, time.Time, bool) {
+	return j.CreationTime, endOf(j.Completed(), j.EndTime), j.Transitional()
+}
+
+func endOf(completed bool, end time.Time) time.Time {
+	if completed {
+		return end
+	}
+	return time.Time{}
+}
+
+func (f *fakeSource) ReplicaTaskSessions(ctx context.Context, sel veeam.Selection, each func(veeam.Page[veeam.ReplicaTaskSession]) error) (veeam.QueryStats, error) {
+	f.mu.Lock()
+	f.taskSinces = append(f.taskSinces, oldestCreated(sel))
 	left := time.Duration(0)
 	if deadline, ok := ctx.Deadline(); ok {
 		left = time.Until(deadline)
 	}
 	f.taskDeadlines = append(f.taskDeadlines, left)
 	f.mu.Unlock()
-	if err := f.enter(ctx); err != nil {
-		return veeam.QueryResult[veeam.ReplicaTaskSession]{}, err
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.taskErr != nil {
-		return veeam.QueryResult[veeam.ReplicaTaskSession]{}, f.taskErr
-	}
-	var r veeam.QueryResult[veeam.ReplicaTaskSession]
-	for _, t := range f.tasks {
-		if inWindow(w, t.CreationTime) {
-			r.Items = append(r.Items, t)
-		}
-	}
-	r.Invalid, r.Pages = f.taskInvalid, 1
-	return r, nil
+	return fakeQuery(f, ctx, veeam.ReplicaTaskSessionType, sel, each, func() ([]veeam.ReplicaTaskSession, int, error) { return f.tasks, f.taskInvalid, f.taskErr }, replicaTaskInfo)
 }
 
-func (f *fakeSource) ReplicaJobSessions(ctx context.Context, w veeam.Window) (veeam.QueryResult[veeam.ReplicaJobSession], error) {
-	f.count("ReplicaJobSession")
+func (f *fakeSource) ReplicaJobSessions(ctx context.Context, sel veeam.Selection, each func(veeam.Page[veeam.ReplicaJobSession]) error) (veeam.QueryStats, error) {
 	f.mu.Lock()
-	f.jobSinces = append(f.jobSinces, w.Since)
+	f.jobSinces = append(f.jobSinces, oldestCreated(sel))
+	f.mu.Unlock()
+	return fakeQuery(f, ctx, veeam.ReplicaJobSessionType, sel, each, func() ([]veeam.ReplicaJobSession, int, error) { return f.jobs, f.jobInvalid, f.jobErr }, replicaJobInfo)
+}
+
+func (f *fakeSource) BackupTaskSessions(ctx context.Context, sel veeam.Selection, each func(veeam.Page[veeam.BackupTaskSession]) error) (veeam.QueryStats, error) {
+	return fakeQuery(f, ctx, veeam.BackupTaskSessionType, sel, each, func() ([]veeam.BackupTaskSession, int, error) { return f.backupTasks, 0, f.backupErr },
+		func(s *veeam.BackupTaskSession) (time.Time, time.Time, bool) {
+			return replicaTaskInfo(&s.ReplicaTaskSession)
+		})
+}
+
+func (f *fakeSource) BackupJobSessions(ctx context.Context, sel veeam.Selection, each func(veeam.Page[veeam.BackupJobSession]) error) (veeam.QueryStats, error) {
+	return fakeQuery(f, ctx, veeam.BackupJobSessionType, sel, each, func() ([]veeam.BackupJobSession, int, error) { return f.backupJobs, 0, f.backupErr },
+		func(s *veeam.BackupJobSession) (time.Time, time.Time, bool) {
+			return replicaJobInfo(&s.ReplicaJobSession)
+		})
+}
+
+func (f *fakeSource) CountSessions(ctx context.Context, typ string, sel veeam.Selection) (veeam.Count, error) {
+	f.mu.Lock()
+	if f.counts == nil {
+		f.counts = make(map[string]int)
+	}
+	f.counts[typ]++
 	f.mu.Unlock()
 	if err := f.enter(ctx); err != nil {
-		return veeam.QueryResult[veeam.ReplicaJobSession]{}, err
+		return veeam.Count{}, err
+	}
+	var n int
+	count := func(created, ended time.Time, transitional bool) {
+		if sel.Matches(created, ended, transitional) {
+			n++
+		}
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.jobErr != nil {
-		return veeam.QueryResult[veeam.ReplicaJobSession]{}, f.jobErr
-	}
-	var r veeam.QueryResult[veeam.ReplicaJobSession]
-	for _, j := range f.jobs {
-		if inWindow(w, j.CreationTime) {
-			r.Items = append(r.Items, j)
+	var err error
+	switch typ {
+	case veeam.ReplicaTaskSessionType:
+		err = f.taskErr
+		for i := range f.tasks {
+			count(replicaTaskInfo(&f.tasks[i]))
+		}
+	case veeam.ReplicaJobSessionType:
+		err = f.jobErr
+		for i := range f.jobs {
+			count(replicaJobInfo(&f.jobs[i]))
+		}
+	case veeam.BackupTaskSessionType:
+		err = f.backupErr
+		for i := range f.backupTasks {
+			count(replicaTaskInfo(&f.backupTasks[i].ReplicaTaskSession))
+		}
+	case veeam.BackupJobSessionType:
+		err = f.backupErr
+		for i := range f.backupJobs {
+			count(replicaJobInfo(&f.backupJobs[i].ReplicaJobSession))
 		}
 	}
-	r.Invalid, r.Pages = f.jobInvalid, 1
-	return r, nil
+	if err != nil {
+		return veeam.Count{}, err
+	}
+	return veeam.Count{N: n, Exact: true}, nil
 }
 
-func (f *fakeSource) BackupTaskSessions(ctx context.Context, w veeam.Window) (veeam.QueryResult[veeam.BackupTaskSession], error) {
-	f.count("BackupTaskSession")
-	return backupQuery(f, ctx, w, func() []veeam.BackupTaskSession { return f.backupTasks },
-		func(s *veeam.BackupTaskSession) time.Time { return s.CreationTime })
-}
-
-func (f *fakeSource) BackupJobSessions(ctx context.Context, w veeam.Window) (veeam.QueryResult[veeam.BackupJobSession], error) {
-	f.count("BackupJobSession")
-	return backupQuery(f, ctx, w, func() []veeam.BackupJobSession { return f.backupJobs },
-		func(s *veeam.BackupJobSession) time.Time { return s.CreationTime })
-}
-
-// backupQuery answers a backup query from the sessions all gives, under the
-// source's lock, as the replica queries do.
-func backupQuery[T any](f *fakeSource, ctx context.Context, w veeam.Window, all func() []T, created func(*T) time.Time) (veeam.QueryResult[T], error) {
+// fakeQuery answers a query with one page of the sessions all gives that
+// sel selects, newest first, under the source's lock.
+func fakeQuery[T any](f *fakeSource, ctx context.Context, typ string, sel veeam.Selection, each func(veeam.Page[T]) error,
+	all func() ([]T, int, error), info func(*T) (created, ended time.Time, transitional bool),
+) (veeam.QueryStats, error) {
+	f.count(typ)
+	f.mu.Lock()
+	if f.asked == nil {
+		f.asked = make(map[string][]veeam.Selection)
+	}
+	f.asked[typ] = append(f.asked[typ], sel)
+	f.mu.Unlock()
 	if err := f.enter(ctx); err != nil {
-		return veeam.QueryResult[T]{}, err
+		return veeam.QueryStats{}, err
 	}
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.backupErr != nil {
-		return veeam.QueryResult[T]{}, f.backupErr
+	sessions, invalid, err := all()
+	if err != nil {
+		f.mu.Unlock()
+		return veeam.QueryStats{}, err
 	}
-	r := veeam.QueryResult[T]{Pages: 1}
-	for _, s := range all() {
-		if inWindow(w, created(&s)) {
-			r.Items = append(r.Items, s)
+	var page veeam.Page[T]
+	for i := range sessions {
+		if sel.Matches(info(&sessions[i])) {
+			page.Items = append(page.Items, sessions[i])
 		}
 	}
-	return r, nil
+	f.returned += len(page.Items)
+	f.mu.Unlock()
+	slices.SortStableFunc(page.Items, func(a, b T) int {
+		ca, _, _ := info(&a)
+		cb, _, _ := info(&b)
+		return cb.Compare(ca)
+	})
+	page.Invalid = invalid
+	stats := veeam.QueryStats{Pages: 1, Entities: len(page.Items), Invalid: invalid}
+	return stats, each(page)
 }
 
 // replicaOf is the replica kind's part of c.

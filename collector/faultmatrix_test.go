@@ -11,6 +11,8 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/veeam-em-exporter/veeam_em_exporter/collector"
+
 	"github.com/veeam-em-exporter/veeam_em_exporter/veeam/emsim"
 )
 
@@ -24,7 +26,16 @@ const (
 	// refreshHeals: the client works around the fault (one re-logon, a
 	// duplicate dropped, an anomalous page tolerated): veeam_em_up 1.
 	refreshHeals
+	// refreshOutlivesScrape: EM does not answer in time; the scrape is
+	// answered at its deadline with veeam_em_up 0, the previous state
+	// served unchanged and a warning that the refresh goes on; the refresh
+	// then fails at its own timeout, with one error line naming the cause.
+	refreshOutlivesScrape
 )
+
+// faultRefreshTimeout bounds the refreshes of the fault matrix, so that a
+// refresh stuck on a hanging EM fails within the test.
+const faultRefreshTimeout = 3 * time.Second
 
 // faultCase is one row of the fault matrix. The fault is injected (Count
 // -1, until cleared, unless the row sets Count), setup breaks what a fault
@@ -43,6 +54,9 @@ type faultCase struct {
 	// invalid.
 	invalid int
 	maxBody int64
+	// quiet: EM asked for a pause with Retry-After; the scrapes after the
+	// faulty one send it nothing, and serve the state meanwhile.
+	quiet time.Duration
 }
 
 func expireSessions(s *stack) { s.sim.ExpireSessions() }
@@ -71,8 +85,9 @@ func TestFaultMatrix(t *testing.T) {
 		}, heal: func(s *stack) { s.password.Store(simPassword) }, logHas: "authentication failed", rejected: 1},
 		{name: "logon 403", setup: expireSessions, fault: emsim.Fault{Path: "logon", Status: 403}, logHas: "permission denied", rejected: 1},
 		{name: "logon 500", setup: expireSessions, fault: emsim.Fault{Path: "logon", Status: 500}, logHas: "500"},
-		{name: "EM hangs", fault: emsim.Fault{Path: "query", Hang: true}, logHas: "timed out"},
-		{name: "EM slower than the deadline", fault: emsim.Fault{Path: "query", Delay: 3 * time.Second}, logHas: "timed out"},
+		{name: "query 503 with Retry-After", fault: emsim.Fault{Path: "query", Status: 503, RetryAfter: "120"}, logHas: "503", quiet: 120 * time.Second},
+		{name: "EM hangs", fault: emsim.Fault{Path: "query", Hang: true}, outcome: refreshOutlivesScrape, logHas: "timed out"},
+		{name: "EM slower than the deadline", fault: emsim.Fault{Path: "query", Delay: 5 * time.Second}, outcome: refreshOutlivesScrape, logHas: "timed out"},
 		{name: "body cut in the middle of an element", fault: emsim.Fault{Path: "query", Type: "ReplicaTaskSession", TruncateAt: 700}, logHas: "ReplicaTaskSession"},
 		{name: "proxy HTML page with 200", fault: emsim.Fault{Path: "query", Body: "<html><body>Proxy login</body></html>", ContentType: "text/html"}, logHas: "decode"},
 		{name: "well-formed XML with the wrong root", fault: emsim.Fault{Path: "query", Body: `<EntityRef xmlns="http://www.veeam.com/ent/v1.0"/>`, ContentType: "application/xml"}, logHas: "QueryResult"},
@@ -125,7 +140,7 @@ func faultKinds(queryType string) (hit, spared []string) {
 func runFaultCase(t *testing.T, tc faultCase) {
 	// A small page makes the incremental refresh span several pages, so
 	// that "page 2" and "a middle page" exist.
-	s := newStack(t, 5, tc.maxBody)
+	s := newStack(t, 5, tc.maxBody, func(o *collector.Options) { o.RefreshTimeout = faultRefreshTimeout })
 	defer s.close()
 	t0 := s.clock.Now()
 	if code, body := s.scrape(t, 10*time.Second); code != 200 || up(body) != "1" {
@@ -137,7 +152,8 @@ func runFaultCase(t *testing.T, tc faultCase) {
 	if code != 200 || up(good) != "1" {
 		t.Fatalf("second scrape: %d, veeam_em_up %s\n%s", code, up(good), s.logs)
 	}
-	s.clock.Advance(15 * time.Minute)
+	// The faulty refresh reads three hours of sessions, over several pages.
+	s.clock.Advance(3 * time.Hour)
 	logons, rejected := s.sim.Logons(), rejectedLogons(s.sim)
 	taskType := cmp.Or(tc.fault.Type, "ReplicaTaskSession")
 	hit, spared := faultKinds(tc.fault.Type)
@@ -172,8 +188,28 @@ func runFaultCase(t *testing.T, tc faultCase) {
 	if got := rejectedLogons(s.sim) - rejected; got != tc.rejected {
 		t.Errorf("%d rejected logons during the fault, want %d\n%s", got, tc.rejected, logs)
 	}
+	if tc.outcome == refreshOutlivesScrape {
+		if up(body) != "0" {
+			t.Errorf("veeam_em_up = %s while the refresh goes on, want 0\n%s", up(body), logs)
+		}
+		for _, kind := range hit {
+			if got, want := seriesLines(body, kind), seriesLines(good, kind); got != want {
+				t.Errorf("the previous %s state is not served unchanged while the refresh goes on:\n%s", kind, lineDiff(want, got))
+			}
+		}
+		if !strings.Contains(logs, "level=warn") || !strings.Contains(logs, "the refresh did not end within the scrape timeout") || strings.Contains(logs, "level=error") {
+			t.Errorf("want one warning that the refresh goes on, and no error yet:\n%s", logs)
+		}
+		// The next scrape waits for that refresh, which ends at its own
+		// timeout.
+		code, body = s.scrape(t, 2*faultRefreshTimeout)
+		if code != 200 {
+			t.Fatalf("the scrape after the faulty one answered %d, want 200", code)
+		}
+		logs = s.logs.String()
+	}
 	switch tc.outcome {
-	case refreshFails:
+	case refreshFails, refreshOutlivesScrape:
 		if up(body) != "0" {
 			t.Errorf("veeam_em_up = %s during the fault, want 0\n%s", up(body), logs)
 		}
@@ -212,6 +248,28 @@ func runFaultCase(t *testing.T, tc faultCase) {
 		}
 		if tc.invalid != len(s.sim.CorruptedUIDs()) {
 			t.Errorf("the simulator corrupted %d sessions, the case expects %d", len(s.sim.CorruptedUIDs()), tc.invalid)
+		}
+	}
+	if tc.quiet > 0 {
+		// EM asked for a pause: nothing reaches it, the state is served.
+		s.sim.ResetRequests()
+		for range 3 {
+			s.clock.Advance(tc.quiet / 4)
+			code, body := s.scrape(t, deadline)
+			if code != 200 || up(body) != "0" {
+				t.Errorf("scrape during the Retry-After pause: %d, veeam_em_up %s", code, up(body))
+			}
+			for _, kind := range hit {
+				if got, want := seriesLines(body, kind), seriesLines(good, kind); got != want {
+					t.Errorf("the previous %s state is not served during the pause:\n%s", kind, lineDiff(want, got))
+				}
+			}
+			if !strings.Contains(body, "\nveeam_em_retry_after_seconds ") || strings.Contains(body, "\nveeam_em_retry_after_seconds 0\n") {
+				t.Errorf("veeam_em_retry_after_seconds is not positive during the pause")
+			}
+		}
+		if reqs := s.sim.Requests(); len(reqs) != 0 {
+			t.Errorf("%d requests reached EM before its Retry-After expired, want none: first %s %s", len(reqs), reqs[0].Method, reqs[0].RawQuery)
 		}
 	}
 	if tc.rejected > 0 {

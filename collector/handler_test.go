@@ -59,22 +59,30 @@ func newHandlerFixture(t *testing.T) (*fixture, http.Handler) {
 	return f, NewHandler(f.c, reg, HandlerOptions{Timeout: 30 * time.Second, TimeoutOffset: 500 * time.Millisecond})
 }
 
-func TestHandlerDeadlineFromHeader(t *testing.T) {
-	f, h := newHandlerFixture(t)
+// TestHandlerWaitsUntilTheScrapeDeadline: a scrape waits for the refresh
+// until Prometheus's timeout less the offset, or the handler's own timeout
+// without the header, and no longer.
+func TestHandlerWaitsUntilTheScrapeDeadline(t *testing.T) {
+	f := newFixture(t)
+	reg := prometheus.NewPedanticRegistry()
+	h := NewHandler(f.c, reg, HandlerOptions{Timeout: 300 * time.Millisecond, TimeoutOffset: 500 * time.Millisecond})
+	f.src.release = make(chan struct{}) // EM hangs
+	defer close(f.src.release)
 	for _, tc := range []struct {
 		header string
 		want   time.Duration
 	}{
-		{"10", 9500 * time.Millisecond},
-		{"", 30 * time.Second},
+		{"1.2", 700 * time.Millisecond},
+		{"", 300 * time.Millisecond},
 	} {
-		code, _ := scrape(t, h, tc.header)
-		if code != http.StatusOK {
-			t.Fatalf("status %d", code)
+		began := time.Now()
+		code, body := scrape(t, h, tc.header)
+		waited := time.Since(began)
+		if code != http.StatusOK || !strings.Contains(body, "\nveeam_em_up 0\n") {
+			t.Fatalf("status %d, want 200 with veeam_em_up 0", code)
 		}
-		left := f.src.taskDeadlines[len(f.src.taskDeadlines)-1]
-		if left > tc.want || left < tc.want-time.Second {
-			t.Errorf("header %q: the source had %v before its deadline, want about %v", tc.header, left, tc.want)
+		if waited < tc.want || waited > tc.want+time.Second {
+			t.Errorf("header %q: the scrape waited %v, want about %v", tc.header, waited, tc.want)
 		}
 	}
 }

@@ -43,6 +43,7 @@ type stack struct {
 	collector *collector.Collector
 	registry  *prometheus.Registry
 	logs      *bytes.Buffer
+	logger    log.Logger
 	password  *atomic.Value // what the exporter sends at its next logon
 
 	closeForeign func()
@@ -55,11 +56,13 @@ const (
 	routeForeignCA          // a TLS server whose certificate EM's CA did not sign
 )
 
-func newStack(t *testing.T, pageSize int, maxBody int64) *stack {
+func newStack(t *testing.T, pageSize int, maxBody int64, adjust ...func(*collector.Options)) *stack {
 	t.Helper()
 	start := time.Date(2025, 6, 17, 20, 30, 0, 0, time.UTC)
 	clock := emsim.NewManualClock(start)
-	sim, err := emsim.Start(emsim.Config{Seed: 3, Username: simUser, Password: simPassword, Clock: clock, Topology: emsim.TestTopology()}, true)
+	// EM's session outlives the hours a test moves its clock by, so that
+	// the logons a test counts are those its faults cause.
+	sim, err := emsim.Start(emsim.Config{Seed: 3, Username: simUser, Password: simPassword, Clock: clock, Topology: emsim.TestTopology(), IdleTimeout: 24 * time.Hour}, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,10 +103,14 @@ func newStack(t *testing.T, pageSize int, maxBody int64) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := collector.New(client, collector.Options{Lookback: lookback, Overlap: overlap, Now: clock.Now, Logger: logger})
+	opts := collector.Options{Lookback: lookback, Overlap: overlap, Now: clock.Now, Logger: logger}
+	for _, a := range adjust {
+		a(&opts)
+	}
+	c := collector.New(client, opts)
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(c)
-	s := &stack{sim: sim, clock: clock, client: client, transport: transport, route: route, collector: c, registry: reg, logs: logs, password: password}
+	s := &stack{sim: sim, clock: clock, client: client, transport: transport, route: route, collector: c, registry: reg, logs: logs, logger: logger, password: password}
 	s.closeForeign = func() { closeForeign.Do(foreign.Close) }
 	t.Cleanup(s.close)
 	return s
@@ -126,7 +133,7 @@ func (s *stack) reroute(r int32) {
 
 func (s *stack) scrape(t *testing.T, timeout time.Duration) (int, string) {
 	t.Helper()
-	h := collector.NewHandler(s.collector, s.registry, collector.HandlerOptions{Timeout: timeout, TimeoutOffset: 0})
+	h := collector.NewHandler(s.collector, s.registry, collector.HandlerOptions{Timeout: timeout, TimeoutOffset: 0, Logger: s.logger})
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	return rec.Code, rec.Body.String()
@@ -142,22 +149,23 @@ func up(body string) string {
 }
 
 // entitiesReturned sums what the simulator sent for one query type since the
-// last ResetRequests.
+// last ResetRequests, count probes (pageSize=1) left out.
 func entitiesReturned(sim *emsim.Running, queryType string) int {
 	n := 0
 	for _, r := range sim.Requests() {
-		if r.Type == queryType {
+		if r.Type == queryType && !strings.Contains(r.RawQuery, "&pageSize=1&") {
 			n += r.Entities
 		}
 	}
 	return n
 }
 
-// TestIncrementalRefreshAsksOnlyForOverlapAndRunning checks the cost of a
-// steady refresh: after the first one, EM is asked only for sessions created
-// within the overlap or since the oldest session still running, and the
-// counters still equal the simulator's ground truth.
-func TestIncrementalRefreshAsksOnlyForOverlapAndRunning(t *testing.T) {
+// TestSteadyRefreshAsksOnlyForWhatChanged checks the cost of a steady
+// refresh: after the first one, EM returns only the sessions created since
+// the last refresh, those seen running that ended since (less the slack),
+// and those still in a transitional state; and the counters still equal the
+// simulator's ground truth.
+func TestSteadyRefreshAsksOnlyForWhatChanged(t *testing.T) {
 	s := newStack(t, 50, 0)
 	ctx := context.Background()
 	t0 := s.clock.Now()
@@ -166,13 +174,14 @@ func TestIncrementalRefreshAsksOnlyForOverlapAndRunning(t *testing.T) {
 	}
 	first := entitiesReturned(s.sim, "ReplicaTaskSession")
 	inWindow := 0
-	oldestRunning := t0
+	floor := t0.Add(-lookback).Truncate(time.Second)
+	oldestRunning := time.Time{}
 	for _, ts := range s.sim.TaskSessions(t0) {
-		if ts.Creation.Before(t0.Add(-lookback).Truncate(time.Second)) {
+		if ts.Creation.Before(floor) {
 			continue
 		}
 		inWindow++
-		if ts.State != "Completed" && ts.Creation.Before(oldestRunning) {
+		if ts.State != "Completed" && (oldestRunning.IsZero() || ts.Creation.Before(oldestRunning)) {
 			oldestRunning = ts.Creation
 		}
 	}
@@ -185,22 +194,25 @@ func TestIncrementalRefreshAsksOnlyForOverlapAndRunning(t *testing.T) {
 		s.sim.ResetRequests()
 		s.clock.Advance(15 * time.Minute)
 		now := s.clock.Now()
-		// The overlap before the previous refresh, or the oldest session
-		// running then; up to now, excluded.
-		since := previous.Add(-overlap)
-		if oldestRunning.Before(since) {
-			since = oldestRunning
-		}
-		since = since.Truncate(time.Second)
 		until := now.Truncate(time.Second)
+		changedSince := previous.Add(-10 * time.Second).Truncate(time.Second)
 		want := 0
-		oldestRunning = now
+		nextOldest := time.Time{}
 		for _, ts := range s.sim.TaskSessions(now) {
-			if !ts.Creation.Before(since) && ts.Creation.Before(until) {
-				want++
+			if ts.Creation.Before(floor) || !ts.Creation.Before(until) {
+				continue
 			}
-			if ts.State != "Completed" && ts.Creation.Before(oldestRunning) {
-				oldestRunning = ts.Creation
+			followed := !oldestRunning.IsZero() && !ts.Creation.Before(oldestRunning.Truncate(time.Second))
+			switch {
+			case !ts.Creation.Before(previous.Truncate(time.Second)):
+				want++ // created since the last refresh
+			case followed && !ts.End.IsZero() && !ts.End.Before(changedSince) && ts.End.Before(until):
+				want++ // ended since
+			case followed && ts.State == "Pending":
+				want++ // still in a transitional state
+			}
+			if ts.State != "Completed" && (nextOldest.IsZero() || ts.Creation.Before(nextOldest)) {
+				nextOldest = ts.Creation
 			}
 		}
 		if err := s.collector.Refresh(ctx); err != nil {
@@ -208,12 +220,12 @@ func TestIncrementalRefreshAsksOnlyForOverlapAndRunning(t *testing.T) {
 		}
 		got := entitiesReturned(s.sim, "ReplicaTaskSession")
 		if got != want {
-			t.Errorf("refresh %d fetched %d task sessions, want %d (created since %s)", step, got, want, since)
+			t.Errorf("refresh %d fetched %d task sessions, want the %d that changed", step, got, want)
 		}
 		if got*10 > first {
 			t.Errorf("refresh %d fetched %d task sessions, more than a tenth of the first refresh's %d", step, got, first)
 		}
-		previous = now
+		previous, oldestRunning = now, nextOldest
 	}
 
 	// Every completed session of the window is counted exactly once.

@@ -33,30 +33,36 @@ type sessionKind struct {
 	// jobTypeLabel adds EM's JobType as job_type to the job families: one
 	// kind covers backup, backup copy and other job types.
 	jobTypeLabel bool
-	fetchTasks   func(Source, context.Context, veeam.Window) (veeam.QueryResult[veeam.ReplicaTaskSession], error)
-	fetchJobs    func(Source, context.Context, veeam.Window) (veeam.QueryResult[veeam.ReplicaJobSession], error)
+	readTasks    pageReader[veeam.ReplicaTaskSession]
+	readJobs     pageReader[veeam.ReplicaJobSession]
 }
+
+// pageReader runs one query type's query, handing each page's sessions
+// over as it arrives.
+type pageReader[T any] func(ctx context.Context, src Source, sel veeam.Selection, each func(veeam.Page[T]) error) (veeam.QueryStats, error)
 
 func kindOf(k Kind) (sessionKind, error) {
 	switch k {
 	case Replica:
 		return sessionKind{
-			name: Replica, taskQuery: "ReplicaTaskSession", jobQuery: "ReplicaJobSession",
+			name: Replica, taskQuery: veeam.ReplicaTaskSessionType, jobQuery: veeam.ReplicaJobSessionType,
 			noun: "replica", lapse: "stopped replicating",
-			fetchTasks: Source.ReplicaTaskSessions,
-			fetchJobs:  Source.ReplicaJobSessions,
+			readTasks: func(ctx context.Context, src Source, sel veeam.Selection, each func(veeam.Page[veeam.ReplicaTaskSession]) error) (veeam.QueryStats, error) {
+				return src.ReplicaTaskSessions(ctx, sel, each)
+			},
+			readJobs: func(ctx context.Context, src Source, sel veeam.Selection, each func(veeam.Page[veeam.ReplicaJobSession]) error) (veeam.QueryStats, error) {
+				return src.ReplicaJobSessions(ctx, sel, each)
+			},
 		}, nil
 	case Backup:
 		return sessionKind{
-			name: Backup, taskQuery: "BackupTaskSession", jobQuery: "BackupJobSession",
+			name: Backup, taskQuery: veeam.BackupTaskSessionType, jobQuery: veeam.BackupJobSessionType,
 			noun: "backup", lapse: "are no longer backed up", jobTypeLabel: true,
-			fetchTasks: func(src Source, ctx context.Context, w veeam.Window) (veeam.QueryResult[veeam.ReplicaTaskSession], error) {
-				r, err := src.BackupTaskSessions(ctx, w)
-				return embedded(r, func(s *veeam.BackupTaskSession) veeam.ReplicaTaskSession { return s.ReplicaTaskSession }), err
+			readTasks: func(ctx context.Context, src Source, sel veeam.Selection, each func(veeam.Page[veeam.ReplicaTaskSession]) error) (veeam.QueryStats, error) {
+				return src.BackupTaskSessions(ctx, sel, embedded(each, func(s *veeam.BackupTaskSession) veeam.ReplicaTaskSession { return s.ReplicaTaskSession }))
 			},
-			fetchJobs: func(src Source, ctx context.Context, w veeam.Window) (veeam.QueryResult[veeam.ReplicaJobSession], error) {
-				r, err := src.BackupJobSessions(ctx, w)
-				return embedded(r, func(s *veeam.BackupJobSession) veeam.ReplicaJobSession { return s.ReplicaJobSession }), err
+			readJobs: func(ctx context.Context, src Source, sel veeam.Selection, each func(veeam.Page[veeam.ReplicaJobSession]) error) (veeam.QueryStats, error) {
+				return src.BackupJobSessions(ctx, sel, embedded(each, func(s *veeam.BackupJobSession) veeam.ReplicaJobSession { return s.ReplicaJobSession }))
 			},
 		}, nil
 	default:
@@ -64,14 +70,14 @@ func kindOf(k Kind) (sessionKind, error) {
 	}
 }
 
-// embedded is r with each item replaced by the replica session it embeds.
-func embedded[T, E any](r veeam.QueryResult[T], inner func(*T) E) veeam.QueryResult[E] {
-	out := veeam.QueryResult[E]{Invalid: r.Invalid, Pages: r.Pages, Bytes: r.Bytes}
-	if len(r.Items) > 0 {
-		out.Items = make([]E, len(r.Items))
-		for i := range r.Items {
-			out.Items[i] = inner(&r.Items[i])
+// embedded hands each the pages of another type, each item replaced by the
+// replica session it embeds.
+func embedded[T, E any](each func(veeam.Page[E]) error, inner func(*T) E) func(veeam.Page[T]) error {
+	return func(p veeam.Page[T]) error {
+		items := make([]E, len(p.Items))
+		for i := range p.Items {
+			items[i] = inner(&p.Items[i])
 		}
+		return each(veeam.Page[E]{Items: items, Invalid: p.Invalid})
 	}
-	return out
 }

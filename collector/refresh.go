@@ -11,34 +11,24 @@ import (
 	"time"
 
 	"github.com/go-kit/log/level"
-
-	"github.com/veeam-em-exporter/veeam_em_exporter/veeam"
 )
 
 // refreshFlight is one refresh under way, shared by every caller that arrives
 // before it ends.
 type refreshFlight struct {
-	done     chan struct{} // closed when err is set
-	err      error
-	deadline time.Time // zero if the refresh has none
-}
-
-// endsBy reports whether the refresh is bounded by a deadline no later than
-// ctx's, so that it will end when ctx does, give or take the moment it takes
-// to notice.
-func (f *refreshFlight) endsBy(ctx context.Context) bool {
-	deadline, ok := ctx.Deadline()
-	return ok && !f.deadline.IsZero() && !deadline.Before(f.deadline)
+	done  chan struct{} // closed when err is set
+	err   error
+	began time.Time
 }
 
 // Refresh brings the state up to date with EM. Concurrent callers share one
 // refresh, so simultaneous scrapes cost EM a single pass. The refresh runs
-// detached from the caller that starts it, bounded by that caller's deadline:
-// a scraper that hangs up does not abort a refresh others wait for. Each
-// caller waits for the outcome or for its own ctx. A caller whose deadline is
-// not before the refresh's waits for the outcome even a moment past that
-// deadline: the refresh is ending too, and the caller must not go on to serve
-// the state from before a failure as if the refresh had not failed.
+// in the background, bounded by Options.RefreshTimeout, not by the caller:
+// a caller waits for it at most until its own ctx ends, and then gets a
+// *RefreshPendingError while the refresh goes on, so that a first load of a
+// long history on a slow EM completes over several scrapes instead of
+// starting over at each. veeam_em_up is 0 until a refresh that a caller
+// waited for ends successfully with every collector loaded.
 func (c *Collector) Refresh(ctx context.Context) error {
 	c.flightMu.Lock()
 	if c.closed {
@@ -47,15 +37,12 @@ func (c *Collector) Refresh(ctx context.Context) error {
 	}
 	flight := c.flight
 	if flight == nil {
-		refreshCtx, cancel := detach(ctx)
 		// Close ends the refresh too, so nothing talks to EM after the
 		// exporter logged off.
-		stopWithLife := context.AfterFunc(c.life, cancel)
-		flight = &refreshFlight{done: make(chan struct{})}
-		flight.deadline, _ = refreshCtx.Deadline()
+		refreshCtx, cancel := context.WithTimeout(c.life, c.refreshTimeout)
+		flight = &refreshFlight{done: make(chan struct{}), began: time.Now()}
 		c.flight = flight
 		go func() {
-			defer stopWithLife()
 			defer cancel()
 			flight.err = c.refresh(refreshCtx)
 			c.flightMu.Lock()
@@ -70,13 +57,50 @@ func (c *Collector) Refresh(ctx context.Context) error {
 	case <-flight.done:
 		return flight.err
 	case <-ctx.Done():
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) && flight.endsBy(ctx) {
-			<-flight.done
-			return flight.err
-		}
-		return fmt.Errorf("wait for the refresh from Enterprise Manager: %w", context.Cause(ctx))
 	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.status.up = false
+	pending := &RefreshPendingError{RunningFor: time.Since(flight.began), Cause: context.Cause(ctx)}
+	for _, k := range c.kinds {
+		if !k.loaded {
+			pending.Loading = append(pending.Loading, LoadProgress{Collector: k.kind.name, Ratio: k.loadProgress()})
+		}
+	}
+	return pending
 }
+
+// RefreshPendingError means the caller stopped waiting before the refresh
+// ended; the refresh goes on.
+type RefreshPendingError struct {
+	RunningFor time.Duration
+	// Loading are the collectors still in their initial load.
+	Loading []LoadProgress
+	Cause   error // why the caller stopped waiting
+}
+
+// LoadProgress is how far a collector's initial load has come, from 0 to 1.
+type LoadProgress struct {
+	Collector Kind
+	Ratio     float64
+}
+
+func (e *RefreshPendingError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "the refresh from Enterprise Manager is still running after %s", e.RunningFor.Round(time.Millisecond))
+	for i, l := range e.Loading {
+		if i == 0 {
+			b.WriteString(": initial load of ")
+		} else {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s %.0f%%", l.Collector, 100*l.Ratio)
+	}
+	b.WriteString("; it goes on, and a later scrape gets its result")
+	return b.String()
+}
+
+func (e *RefreshPendingError) Unwrap() error { return e.Cause }
 
 // ErrClosed is returned by Refresh after Close.
 var ErrClosed = errors.New("collector closed: the exporter is shutting down")
@@ -95,59 +119,56 @@ func (c *Collector) Close() {
 	}
 }
 
-// detach keeps ctx's values and deadline but not its cancellation.
-func detach(ctx context.Context) (context.Context, context.CancelFunc) {
-	detached := context.WithoutCancel(ctx)
-	if deadline, ok := ctx.Deadline(); ok {
-		return context.WithDeadline(detached, deadline)
-	}
-	return context.WithCancel(detached)
+// kindRefresh is what one kind's part of a refresh did.
+type kindRefresh struct {
+	errs       []*fetchError
+	progressed bool // its initial load read sessions
+	elapsed    time.Duration
 }
 
-// largeRefreshBytes is the size of EM answers from which a refresh returns
-// its memory to the OS at once: the first refresh of a large site, or one
-// after a long gap, not the steady ones.
-const largeRefreshBytes = 32 << 20
-
-// refresh runs every kind's queries at once and applies each kind whose
-// queries all succeeded: a kind that fails keeps the state of its last
-// success and does not hold back the others.
+// refresh runs every kind's queries at once and publishes each kind whose
+// queries all succeeded and whose initial load is complete: a kind that
+// fails keeps the series of its last success and does not hold back the
+// others.
 func (c *Collector) refresh(ctx context.Context) error {
 	began := time.Now()
-	now := c.now()
-	windows := make([]kindWindows, len(c.kinds))
+	results := make([]kindRefresh, len(c.kinds))
 	c.mu.RLock()
-	for i, k := range c.kinds {
-		windows[i].taskSince, windows[i].jobSince = k.state.windows(now)
-	}
+	loading := slices.ContainsFunc(c.kinds, func(k *kindCollector) bool { return !k.loaded })
 	c.mu.RUnlock()
-
-	fetches := make([]kindFetch, len(c.kinds))
 	var wg sync.WaitGroup
 	for i, k := range c.kinds {
-		wg.Go(func() { fetches[i] = k.fetch(ctx, c.src, now, windows[i]) })
+		wg.Go(func() {
+			kindBegan := time.Now()
+			results[i].progressed, results[i].errs = c.refreshKind(ctx, k)
+			results[i].elapsed = time.Since(kindBegan)
+		})
 	}
 	wg.Wait()
 	elapsed := time.Since(began)
+	// A load cut by the refresh timeout while it reads goes on at the next
+	// refresh: it is slow, not failing.
+	cutByTimeout := errors.Is(ctx.Err(), context.DeadlineExceeded)
 
 	var failed []*fetchError
-	var fetchedBytes int64
+	var stillLoading []LoadProgress
 	c.mu.Lock()
 	changed := false
 	for i, k := range c.kinds {
-		f := &fetches[i]
-		k.duration = f.elapsed
-		k.succeeded = len(f.errs) == 0
-		if !k.succeeded {
-			failed = append(failed, f.errs...)
-			continue
+		r := &results[i]
+		k.duration = r.elapsed
+		k.succeeded = len(r.errs) == 0
+		switch {
+		case !k.succeeded && !k.loaded && r.progressed && cutByTimeout:
+			stillLoading = append(stillLoading, LoadProgress{Collector: k.kind.name, Ratio: k.loadProgress()})
+		case !k.succeeded:
+			failed = append(failed, r.errs...)
+		default:
+			k.everSucceeded = true
+			if k.series.catchUp(k.state, &k.descs) {
+				changed = true
+			}
 		}
-		k.everSucceeded = true
-		k.state.apply(f.batch)
-		if k.series.catchUp(k.state, &k.descs) {
-			changed = true
-		}
-		fetchedBytes += f.batch.tasks.Bytes + f.batch.jobs.Bytes
 	}
 	if changed {
 		c.mergeFamilies()
@@ -155,85 +176,55 @@ func (c *Collector) refresh(ctx context.Context) error {
 	err := joinErrors(failed)
 	c.status.refreshes++
 	c.status.duration = elapsed
-	c.status.up = err == nil
+	c.status.up = err == nil && len(stillLoading) == 0
 	if err != nil {
 		c.status.failures++
-	} else {
+	} else if c.status.up {
 		c.status.succeeded = true
 		c.status.lastSuccess = c.now()
 	}
 	c.mu.Unlock()
 
-	if fetchedBytes >= largeRefreshBytes {
-		// The sessions of a large refresh are garbage once applied; the
-		// runtime would hand their memory back to the OS only over minutes,
-		// leaving the process at about twice the peak it needed.
+	if loading {
+		// The sessions of a load are garbage once applied; the runtime
+		// would hand their memory back to the OS only over minutes, leaving
+		// the process at about twice the peak it needed.
 		debug.FreeOSMemory()
 	}
-	if err != nil {
+	switch {
+	case err != nil:
 		level.Error(c.logger).Log("msg", "refresh from Enterprise Manager failed", "err", err)
 		return err
+	case len(stillLoading) > 0:
+		pending := &RefreshPendingError{RunningFor: elapsed, Loading: stillLoading, Cause: context.Cause(ctx)}
+		level.Info(c.logger).Log("msg", "initial load cut by the refresh timeout; it goes on from where it is at the next refresh",
+			"duration", elapsed, "progress", loadProgressText(stillLoading))
+		return pending
 	}
-	keyvals := []any{"msg", "refreshed from Enterprise Manager", "duration", elapsed}
-	for i, k := range c.kinds {
-		b, name := &fetches[i].batch, string(k.kind.name)
-		keyvals = append(keyvals,
-			name+"_task_sessions", len(b.tasks.Items), name+"_task_since", formatSince(b.taskSince),
-			name+"_job_sessions", len(b.jobs.Items), name+"_job_since", formatSince(b.jobSince))
-	}
-	level.Debug(c.logger).Log(keyvals...)
+	level.Debug(c.logger).Log("msg", "refreshed from Enterprise Manager", "duration", elapsed)
 	return nil
 }
 
-// kindWindows are where one kind's next queries start.
-type kindWindows struct {
-	taskSince, jobSince time.Time
-}
-
-// kindFetch is what one kind's queries returned in a refresh.
-type kindFetch struct {
-	batch   batch
-	errs    []*fetchError // one per failed query
-	elapsed time.Duration
-}
-
-// fetch runs the task and job session queries of k at once.
-func (k *kindCollector) fetch(ctx context.Context, src Source, now time.Time, w kindWindows) kindFetch {
-	began := time.Now()
-	f := kindFetch{batch: batch{now: now, taskSince: w.taskSince, jobSince: w.jobSince}}
-	var taskErr, jobErr error
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		f.batch.jobs, jobErr = k.kind.fetchJobs(src, ctx, veeam.Window{Since: w.jobSince, Until: now})
-	})
-	f.batch.tasks, taskErr = k.kind.fetchTasks(src, ctx, veeam.Window{Since: w.taskSince, Until: now})
-	wg.Wait()
-	f.elapsed = time.Since(began)
-	if taskErr != nil {
-		f.errs = append(f.errs, &fetchError{what: k.kind.noun + " task", since: w.taskSince, err: taskErr})
+// loadProgressText says how far each load has come, e.g. "replica 40%".
+func loadProgressText(loads []LoadProgress) string {
+	parts := make([]string, len(loads))
+	for i, l := range loads {
+		parts[i] = fmt.Sprintf("%s %.0f%%", l.Collector, 100*l.Ratio)
 	}
-	if jobErr != nil {
-		f.errs = append(f.errs, &fetchError{what: k.kind.noun + " job", since: w.jobSince, err: jobErr})
-	}
-	return f
+	return strings.Join(parts, ", ")
 }
 
 // fetchError is a failed query of one session type.
 type fetchError struct {
-	what  string // "replica task", "backup job", ...
-	since time.Time
-	err   error
+	what string // "replica task", "backup job", ...
+	err  error
 }
 
 func (e *fetchError) Error() string {
-	return fmt.Sprintf("fetch %s sessions created since %s: %v", e.what, formatSince(e.since), e.err)
+	return fmt.Sprintf("fetch %s sessions: %v", e.what, e.err)
 }
 
 func (e *fetchError) Unwrap() error { return e.err }
-
-func formatSince(t time.Time) string {
-	return t.UTC().Format(time.RFC3339Nano)
-}
 
 // joinErrors keeps a failed refresh to one readable line however many
 // queries failed, and says each cause once: queries that failed for the same

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/go-kit/log"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/veeam-em-exporter/veeam_em_exporter/veeam"
@@ -43,9 +45,11 @@ func TestFailedRefreshKeepsState(t *testing.T) {
 		t.Fatalf("Refresh returned %v, want the source's error", err)
 	}
 
+	// What the queries returned is counted, failed or not; the series
+	// stay as they were.
 	var unchanged []string
 	for _, name := range deterministicMetrics {
-		if !statusMetrics[name] {
+		if !statusMetrics[name] && name != "veeam_em_sessions_fetched_total" && name != "veeam_em_invalid_sessions_total" {
 			unchanged = append(unchanged, name)
 		}
 	}
@@ -78,15 +82,19 @@ func TestFailedRefreshKeepsState(t *testing.T) {
 		}
 	}
 
-	// The next good refresh starts from the last good one, not from the
-	// failed one: the overlap before t0, which is older than new01 (created
-	// 59m55s before t0 and running then). It applies everything.
+	// The next good refresh asks again for what the failed one did not
+	// read, the sessions created since t0 and those that ended since, and
+	// applies everything.
 	f.src.failWith(nil, nil)
 	f.clock.Advance(10 * time.Minute)
 	f.refresh(t)
 	expectSeries(t, f.c, "veeam_em_up", map[string]float64{"": 1})
-	if taskSinces, _ := f.src.sinces(); !taskSinces[2].Equal(t0.Add(-testOverlap)) {
-		t.Errorf("since %s after a failed refresh, want the overlap before the last good one", taskSinces[2])
+	asked := f.src.selections(veeam.ReplicaTaskSessionType)
+	running := tasks[2].CreationTime // new01, the oldest task session running
+	want := append(veeam.Selection{created(t0.Add(10*time.Minute), t0.Add(20*time.Minute)), created(t0, t0.Add(10*time.Minute))},
+		changes(running, t0, t0.Add(20*time.Minute))...)
+	if got := asked[2]; !slices.Equal(got, want) {
+		t.Errorf("after a failed refresh the task query selects\n%v\nwant\n%v", got, want)
 	}
 	got := series(t, f.c, "veeam_em_replica_task_sessions_total")
 	if v := got["backup_server=vbr01.corp.local,job_name=Replica Job 1,result=Success,vm=web01"]; v != 3 {
@@ -112,9 +120,8 @@ func TestBothQueriesFailing(t *testing.T) {
 	// The next attempt still asks for the whole lookback.
 	f.src.failWith(nil, nil)
 	f.refresh(t)
-	taskSinces, jobSinces := f.src.sinces()
-	if !taskSinces[1].Equal(t0.Add(-testLookback)) || !jobSinces[1].Equal(t0.Add(-testLookback)) {
-		t.Errorf("after a failed first refresh, since = %s / %s, want the lookback", taskSinces[1], jobSinces[1])
+	for _, queryType := range []string{veeam.ReplicaTaskSessionType, veeam.ReplicaJobSessionType} {
+		expectSelections(t, f.src, queryType, []veeam.Selection{{created(t0.Add(-testLookback), t0)}})
 	}
 }
 
@@ -172,6 +179,7 @@ func TestConcurrentRefreshesShareOne(t *testing.T) {
 	expectSeries(t, f.c, "veeam_em_refreshes_total", map[string]float64{"": 1})
 
 	// Once it is over, the next caller starts a new refresh.
+	f.clock.Advance(time.Minute)
 	f.refresh(t)
 	if taskSinces, _ := f.src.sinces(); len(taskSinces) != 2 {
 		t.Errorf("%d task queries after a later refresh, want 2", len(taskSinces))
@@ -225,19 +233,26 @@ func TestRefreshOutlivesItsCaller(t *testing.T) {
 	}
 }
 
-// TestRefreshBoundedByStarterDeadline checks that a detached refresh still
-// ends at the deadline of the caller that started it, and that this caller
-// gets the refresh's own outcome, recorded before Refresh returns.
-func TestRefreshBoundedByStarterDeadline(t *testing.T) {
+// refreshing reports whether a refresh is under way.
+func (c *Collector) refreshing() bool {
+	c.flightMu.Lock()
+	defer c.flightMu.Unlock()
+	return c.flight != nil
+}
+
+// TestRefreshBoundedByItsTimeout checks that a refresh, which outlives its
+// callers, still ends at Options.RefreshTimeout, and that a caller waiting
+// for it gets its outcome.
+func TestRefreshBoundedByItsTimeout(t *testing.T) {
 	f := newFixture(t)
+	f.c = New(f.src, Options{Lookback: testLookback, Overlap: testOverlap, Now: f.clock.Now, RefreshTimeout: 50 * time.Millisecond,
+		Logger: log.NewLogfmtLogger(log.NewSyncWriter(f.logs))})
 	f.src.release = make(chan struct{}) // never released: EM hangs
 	defer close(f.src.release)
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
 	began := time.Now()
-	err := f.c.Refresh(ctx)
+	err := f.c.Refresh(context.Background())
 	if elapsed := time.Since(began); elapsed > 2*time.Second {
-		t.Errorf("Refresh returned after %v, want about the 50ms deadline", elapsed)
+		t.Errorf("Refresh returned after %v, want about the 50ms refresh timeout", elapsed)
 	}
 	if err == nil || !strings.Contains(err.Error(), "fetch replica task") || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Refresh returned %v, want the refresh's own timeout", err)
@@ -246,6 +261,48 @@ func TestRefreshBoundedByStarterDeadline(t *testing.T) {
 	expectSeries(t, f.c, "veeam_em_up", map[string]float64{"": 0})
 	if d := series(t, f.c, "veeam_em_scrape_duration_seconds")[""]; d < 0.04 {
 		t.Errorf("veeam_em_scrape_duration_seconds = %v, want about the 50ms the refresh took", d)
+	}
+}
+
+// TestCallerDoesNotWaitPastItsDeadline checks that a caller gets a
+// *RefreshPendingError at its deadline while the refresh goes on, that
+// veeam_em_up is 0 meanwhile, and that the refresh's work is not lost: the
+// next caller finds it done.
+func TestCallerDoesNotWaitPastItsDeadline(t *testing.T) {
+	f := newFixture(t)
+	f.src.set(statesAndResults())
+	f.src.release = make(chan struct{})
+	f.src.entered = make(chan struct{}, 100)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	began := time.Now()
+	err := f.c.Refresh(ctx)
+	if elapsed := time.Since(began); elapsed > 2*time.Second {
+		t.Errorf("Refresh returned after %v, want about the caller's 50ms", elapsed)
+	}
+	var pending *RefreshPendingError
+	if !errors.As(err, &pending) || !errors.Is(err, context.DeadlineExceeded) || len(pending.Loading) != 2 {
+		t.Fatalf("Refresh returned %v, want a *RefreshPendingError naming both loads", err)
+	}
+	if !strings.Contains(err.Error(), "initial load of replica 0%, backup 0%") {
+		t.Errorf("%q does not say how far the loads are", err)
+	}
+	expectSeries(t, f.c, "veeam_em_up", map[string]float64{"": 0})
+	expectSeries(t, f.c, "veeam_em_refreshes_total", map[string]float64{"": 0})
+
+	close(f.src.release)
+	for deadline := time.Now().Add(5 * time.Second); !f.c.Ready() || f.c.refreshing(); {
+		if time.Now().After(deadline) {
+			t.Fatal("the refresh did not complete in the background")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	queries := len(f.src.selections(veeam.ReplicaTaskSessionType))
+	f.refresh(t)
+	expectSeries(t, f.c, "veeam_em_up", map[string]float64{"": 1})
+	expectSeries(t, f.c, "veeam_em_refreshes_total", map[string]float64{"": 2})
+	if got := len(f.src.selections(veeam.ReplicaTaskSessionType)); got > queries+1 {
+		t.Errorf("%d task queries after the load, want at most one more: the load was not read again", got-queries)
 	}
 }
 

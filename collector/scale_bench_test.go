@@ -41,28 +41,28 @@ type sessionCounter struct {
 	bytes        int64
 }
 
-func (s *sessionCounter) ReplicaTaskSessions(ctx context.Context, w veeam.Window) (veeam.QueryResult[veeam.ReplicaTaskSession], error) {
-	res, err := s.Client.ReplicaTaskSessions(ctx, w)
-	s.add(len(res.Items), res.Pages, res.Bytes)
-	return res, err
+func (s *sessionCounter) ReplicaTaskSessions(ctx context.Context, sel veeam.Selection, each func(veeam.Page[veeam.ReplicaTaskSession]) error) (veeam.QueryStats, error) {
+	stats, err := s.Client.ReplicaTaskSessions(ctx, sel, each)
+	s.add(stats.Entities, stats.Pages, stats.Bytes)
+	return stats, err
 }
 
-func (s *sessionCounter) ReplicaJobSessions(ctx context.Context, w veeam.Window) (veeam.QueryResult[veeam.ReplicaJobSession], error) {
-	res, err := s.Client.ReplicaJobSessions(ctx, w)
-	s.add(0, res.Pages, res.Bytes)
-	return res, err
+func (s *sessionCounter) ReplicaJobSessions(ctx context.Context, sel veeam.Selection, each func(veeam.Page[veeam.ReplicaJobSession]) error) (veeam.QueryStats, error) {
+	stats, err := s.Client.ReplicaJobSessions(ctx, sel, each)
+	s.add(0, stats.Pages, stats.Bytes)
+	return stats, err
 }
 
-func (s *sessionCounter) BackupTaskSessions(ctx context.Context, w veeam.Window) (veeam.QueryResult[veeam.BackupTaskSession], error) {
-	res, err := s.Client.BackupTaskSessions(ctx, w)
-	s.add(len(res.Items), res.Pages, res.Bytes)
-	return res, err
+func (s *sessionCounter) BackupTaskSessions(ctx context.Context, sel veeam.Selection, each func(veeam.Page[veeam.BackupTaskSession]) error) (veeam.QueryStats, error) {
+	stats, err := s.Client.BackupTaskSessions(ctx, sel, each)
+	s.add(stats.Entities, stats.Pages, stats.Bytes)
+	return stats, err
 }
 
-func (s *sessionCounter) BackupJobSessions(ctx context.Context, w veeam.Window) (veeam.QueryResult[veeam.BackupJobSession], error) {
-	res, err := s.Client.BackupJobSessions(ctx, w)
-	s.add(0, res.Pages, res.Bytes)
-	return res, err
+func (s *sessionCounter) BackupJobSessions(ctx context.Context, sel veeam.Selection, each func(veeam.Page[veeam.BackupJobSession]) error) (veeam.QueryStats, error) {
+	stats, err := s.Client.BackupJobSessions(ctx, sel, each)
+	s.add(0, stats.Pages, stats.Bytes)
+	return stats, err
 }
 
 // add counts one query's task sessions, pages and bytes.
@@ -449,7 +449,7 @@ func concurrentScrapes(tb testing.TB, topology emsim.Topology) int {
 	wg.Wait()
 	refreshes := 0
 	for _, r := range sim.Requests() {
-		if r.Type == "ReplicaTaskSession" && r.Page == 1 {
+		if r.Type == "ReplicaTaskSession" && r.Page == 1 && !strings.Contains(r.RawQuery, "&pageSize=1&") {
 			refreshes++
 		}
 	}

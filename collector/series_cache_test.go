@@ -31,8 +31,9 @@ func TestSeriesCacheRebuildsOnlyChangedSeries(t *testing.T) {
 		t.Fatal("a refresh that changed nothing rebuilt task series")
 	}
 
-	j := jobRun("j8", web01.backupServer, web01.job, f.clock.Now().Add(-time.Minute), 30*time.Second, veeam.ResultSuccess, false)
+	j := jobRun("j8", web01.backupServer, web01.job, f.clock.Now(), 30*time.Second, veeam.ResultSuccess, false)
 	f.src.set(append(tasks, done("t12", j, "web01", j.CreationTime, 20*time.Second, veeam.ResultSuccess)), append(jobs, j))
+	f.clock.Advance(time.Minute)
 	f.refresh(t)
 	sessionSeries := testutil.CollectAndCount(f.c, "veeam_em_replica_task_sessions_total")
 	if replicaOf(f.c).series.tasks[web01].metrics == web01Before {

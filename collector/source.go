@@ -7,10 +7,14 @@ import (
 )
 
 // Source is what the collector needs from EM; *veeam.Client implements it.
+// The session queries hand their pages over in page order, newest first, as
+// they arrive, so that a large read is applied page by page.
 type Source interface {
-	ReplicaTaskSessions(ctx context.Context, w veeam.Window) (veeam.QueryResult[veeam.ReplicaTaskSession], error)
-	ReplicaJobSessions(ctx context.Context, w veeam.Window) (veeam.QueryResult[veeam.ReplicaJobSession], error)
-	BackupTaskSessions(ctx context.Context, w veeam.Window) (veeam.QueryResult[veeam.BackupTaskSession], error)
-	BackupJobSessions(ctx context.Context, w veeam.Window) (veeam.QueryResult[veeam.BackupJobSession], error)
+	ReplicaTaskSessions(ctx context.Context, sel veeam.Selection, each func(veeam.Page[veeam.ReplicaTaskSession]) error) (veeam.QueryStats, error)
+	ReplicaJobSessions(ctx context.Context, sel veeam.Selection, each func(veeam.Page[veeam.ReplicaJobSession]) error) (veeam.QueryStats, error)
+	BackupTaskSessions(ctx context.Context, sel veeam.Selection, each func(veeam.Page[veeam.BackupTaskSession]) error) (veeam.QueryStats, error)
+	BackupJobSessions(ctx context.Context, sel veeam.Selection, each func(veeam.Page[veeam.BackupJobSession]) error) (veeam.QueryStats, error)
+	// CountSessions tells how many sessions of a query type sel selects.
+	CountSessions(ctx context.Context, typ string, sel veeam.Selection) (veeam.Count, error)
 	Stats() veeam.Stats
 }

@@ -160,69 +160,9 @@ type jobSessionName struct {
 	creation time.Time
 }
 
-// queryWindow is what one query type needs to start its next window.
-type queryWindow struct {
-	since time.Time // start of the last applied window; zero before the first
-	// appliedAt is when the last applied window was read: it ended there.
-	appliedAt time.Time
-	// oldestRunning is the creation time of the oldest session that was not
-	// completed in the last applied result; zero if there was none.
-	oldestRunning time.Time
-	// nextFrom is the earliest the next window can start, set when the
-	// window is applied: a session created before it is never applied
-	// again, so its UID need not be remembered as counted.
-	nextFrom time.Time
-}
-
-// next gives the start of the next window at now: the whole lookback the
-// first time, then the overlap before the end of the last window or back to
-// the oldest session still running, whichever is older, but never before the
-// lookback. Counting the overlap from the last window's end, not from now,
-// keeps a gap between refreshes longer than the overlap (Prometheus down
-// for a while) from losing the sessions created during it.
-func (w queryWindow) next(now time.Time, lookback, overlap time.Duration) time.Time {
-	floor := now.Add(-lookback)
-	if w.since.IsZero() {
-		return floor
-	}
-	since := w.appliedAt.Add(-overlap)
-	if !w.oldestRunning.IsZero() && w.oldestRunning.Before(since) {
-		since = w.oldestRunning
-	}
-	since = later(since, floor)
-	// The counted-UID sets are pruned on the promise that a window never
-	// starts before nextFrom; hold it even if the clock is stepped back.
-	return later(since, later(w.since, w.nextFrom))
-}
-
-// applied is w after a window starting at since was read at now and
-// applied, with the oldest session in it that had not completed.
-func (w queryWindow) applied(since, now, oldestRunning time.Time, lookback, overlap time.Duration) queryWindow {
-	applied := queryWindow{since: since, appliedAt: now, oldestRunning: oldestRunning, nextFrom: w.nextFrom}
-	applied.nextFrom = applied.next(now, lookback, overlap)
-	return applied
-}
-
-func later(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return b
-	}
-	return a
-}
-
-// queryStats counts, per query type, what EM returned in applied refreshes.
+// queryStats counts, per query type, what EM returned.
 type queryStats struct {
 	fetched, invalid uint64
-}
-
-// batch is everything one successful refresh fetched, with the windows it
-// asked for.
-type batch struct {
-	now       time.Time
-	taskSince time.Time
-	jobSince  time.Time
-	tasks     veeam.QueryResult[veeam.ReplicaTaskSession]
-	jobs      veeam.QueryResult[veeam.ReplicaJobSession]
 }
 
 // state is the exporter's incremental view of the last lookback of one
@@ -245,15 +185,11 @@ type state struct {
 	taskExpiry    expiryQueue[taskKey]
 	jobNameExpiry expiryQueue[string]
 	tasksPerJob   map[jobKey]int
-	// countedTasks and countedJobs map the UIDs of completed sessions already
-	// counted to their creation time. They only hold UIDs a later window can
-	// return again, which keeps them as small as the overlap: UIDs created
-	// before the next window are not even added, so a first refresh of a
-	// long history does not fill them only for the next one to empty them.
-	countedTasks map[string]time.Time
-	countedJobs  map[string]time.Time
+	// taskLedger and jobLedger hold the sessions a later query can return
+	// again, and which of them were counted.
+	taskLedger ledger[taskKey]
+	jobLedger  ledger[jobKey]
 
-	taskWindow, jobWindow   queryWindow
 	taskQueries, jobQueries queryStats
 	// changed is set when a series was added, removed or changed since the
 	// series cache last caught up; the cache clears it. touchedTasks and
@@ -267,61 +203,41 @@ type state struct {
 
 func newState(lookback, overlap time.Duration) *state {
 	return &state{
-		lookback:     lookback,
-		overlap:      overlap,
-		tasks:        make(map[taskKey]*taskSeries),
-		jobs:         make(map[jobKey]*jobSeries),
-		durations:    make(map[jobKey]*durationHistogram),
-		jobNames:     make(map[string]jobSessionName),
-		tasksPerJob:  make(map[jobKey]int),
-		countedTasks: make(map[string]time.Time),
-		countedJobs:  make(map[string]time.Time),
+		lookback:    lookback,
+		overlap:     overlap,
+		tasks:       make(map[taskKey]*taskSeries),
+		jobs:        make(map[jobKey]*jobSeries),
+		durations:   make(map[jobKey]*durationHistogram),
+		jobNames:    make(map[string]jobSessionName),
+		tasksPerJob: make(map[jobKey]int),
+		taskLedger:  newLedger[taskKey](),
+		jobLedger:   newLedger[jobKey](),
 	}
 }
 
-// windows gives the start of the next task and job session queries at now.
-func (s *state) windows(now time.Time) (taskSince, jobSince time.Time) {
-	return s.taskWindow.next(now, s.lookback, s.overlap), s.jobWindow.next(now, s.lookback, s.overlap)
+// horizon is the oldest creation or end time a later query can return
+// again: the overlap before now.
+func (s *state) horizon(now time.Time) time.Time { return now.Add(-s.overlap) }
+
+// applyJobs folds one page of job sessions, read at now, into the state.
+func (s *state) applyJobs(items []veeam.ReplicaJobSession, invalid int, now time.Time) {
+	s.jobQueries.fetched += uint64(len(items))
+	s.jobQueries.invalid += uint64(invalid)
+	horizon := s.horizon(now)
+	for i := range items {
+		s.applyJob(&items[i], horizon)
+	}
 }
 
-// apply folds one refresh's sessions into the state and forgets what fell
-// out of the lookback. Sessions created before the window that was asked for
-// are ignored: the previous windows covered them, and ignoring them is what
-// makes pruning the counted UIDs safe.
-func (s *state) apply(b batch) {
-	s.taskQueries.fetched += uint64(len(b.tasks.Items))
-	s.taskQueries.invalid += uint64(b.tasks.Invalid)
-	s.jobQueries.fetched += uint64(len(b.jobs.Items))
-	s.jobQueries.invalid += uint64(b.jobs.Invalid)
-
-	// The next windows are known before the sessions are applied, so that
-	// applying them remembers only the UIDs the next windows can return.
-	var oldestJob time.Time
-	for i := range b.jobs.Items {
-		if j := &b.jobs.Items[i]; !j.Completed() && !j.CreationTime.Before(b.jobSince) {
-			oldestJob = earliest(oldestJob, j.CreationTime)
-		}
+// applyTasks folds one page of task sessions, read at now, into the state.
+// The job sessions they belong to are applied first, for their job names.
+func (s *state) applyTasks(items []veeam.ReplicaTaskSession, invalid int, now time.Time) {
+	s.taskQueries.fetched += uint64(len(items))
+	s.taskQueries.invalid += uint64(invalid)
+	horizon := s.horizon(now)
+	for i := range items {
+		s.applyTask(&items[i], horizon)
 	}
-	s.jobWindow = s.jobWindow.applied(b.jobSince, b.now, oldestJob, s.lookback, s.overlap)
-	var oldestTask time.Time
-	for i := range b.tasks.Items {
-		if t := &b.tasks.Items[i]; !t.Completed() && !t.CreationTime.Before(b.taskSince) {
-			oldestTask = earliest(oldestTask, t.CreationTime)
-		}
-	}
-	s.taskWindow = s.taskWindow.applied(b.taskSince, b.now, oldestTask, s.lookback, s.overlap)
-
-	for i := range b.jobs.Items {
-		if j := &b.jobs.Items[i]; !j.CreationTime.Before(b.jobSince) {
-			s.applyJob(j)
-		}
-	}
-	for i := range b.tasks.Items {
-		if t := &b.tasks.Items[i]; !t.CreationTime.Before(b.taskSince) {
-			s.applyTask(t)
-		}
-	}
-	s.prune(b.now.Add(-s.lookback))
 }
 
 // touchTask marks the series of key as changed, or removed when series is
@@ -354,7 +270,7 @@ func earliest(cur, t time.Time) time.Time {
 	return cur
 }
 
-func (s *state) applyJob(j *veeam.ReplicaJobSession) {
+func (s *state) applyJob(j *veeam.ReplicaJobSession, horizon time.Time) {
 	job := j.JobName
 	if job == "" {
 		job = jobNameFromSessionName(j.Name)
@@ -383,21 +299,25 @@ func (s *state) applyJob(j *veeam.ReplicaJobSession) {
 	if ref.supersedes(series.latest) {
 		series.latest, series.latestState, series.jobType = ref, j.State, j.JobType
 	}
-	if !j.Completed() {
+	counted := s.jobLedger.counted(j.UID)
+	completed := j.Completed()
+	end := time.Time{}
+	if completed {
+		end = j.EndTime
+	}
+	s.jobLedger.note(j.UID, key, j.CreationTime, end, j.Transitional(), horizon)
+	if !completed {
 		return
 	}
 	if ref.supersedes(series.lastCompleted.sessionRef) {
 		series.lastCompleted = finishedSession{sessionRef: ref, end: j.EndTime, result: j.Result}
 	}
-	if _, counted := s.countedJobs[j.UID]; !counted {
+	if !counted {
 		retry := 0
 		if j.IsRetry {
 			retry = 1
 		}
 		series.completed[resultIndex(j.Result)][retry]++
-		if !j.CreationTime.Before(s.jobWindow.nextFrom) {
-			s.countedJobs[j.UID] = j.CreationTime
-		}
 	}
 }
 
@@ -410,7 +330,7 @@ func (s *state) jobOf(t *veeam.ReplicaTaskSession) string {
 	return jobNameFromSessionName(t.JobSessionName)
 }
 
-func (s *state) applyTask(t *veeam.ReplicaTaskSession) {
+func (s *state) applyTask(t *veeam.ReplicaTaskSession, horizon time.Time) {
 	key := taskKey{backupServer: t.BackupServerName, job: s.jobOf(t), vm: t.VMDisplayName}
 	histogramKey := jobKey{backupServer: key.backupServer, job: key.job}
 	series := s.tasks[key]
@@ -439,7 +359,14 @@ func (s *state) applyTask(t *veeam.ReplicaTaskSession) {
 	if ref.supersedes(series.latest) {
 		series.latest, series.latestState = ref, t.State
 	}
-	if !t.Completed() {
+	counted := s.taskLedger.counted(t.UID)
+	completed := t.Completed()
+	end := time.Time{}
+	if completed {
+		end = t.EndTime
+	}
+	s.taskLedger.note(t.UID, key, t.CreationTime, end, t.Transitional(), horizon)
+	if !completed {
 		return
 	}
 	done := finishedSession{sessionRef: ref, end: t.EndTime, result: t.Result, totalSize: t.TotalSize}
@@ -450,14 +377,11 @@ func (s *state) applyTask(t *veeam.ReplicaTaskSession) {
 	if ref.supersedes(series.lastByResult[i].sessionRef) {
 		series.lastByResult[i] = done
 	}
-	if _, counted := s.countedTasks[t.UID]; !counted {
+	if !counted {
 		series.completed[i]++
 		histogram.observe(done.duration().Seconds())
 		s.touchJob(histogramKey, histogram.changed)
 		histogram.changed = true
-		if !t.CreationTime.Before(s.taskWindow.nextFrom) {
-			s.countedTasks[t.UID] = t.CreationTime
-		}
 	}
 }
 
@@ -471,11 +395,12 @@ func (s *state) fileTask(key taskKey, series *taskSeries) {
 	series.filed, series.filedMinute = true, s.taskExpiry.add(key, at)
 }
 
-// prune drops every series and entry whose session was created before
-// windowStart, and the counted UIDs that no later window can return. It
+// prune drops every series and entry whose session was created before the
+// lookback, and the sessions of the ledgers that no later query returns. It
 // visits only the task series and job session names due to expire, and
 // every job series: there are few.
-func (s *state) prune(windowStart time.Time) {
+func (s *state) prune(now time.Time) {
+	windowStart := now.Add(-s.lookback)
 	s.taskExpiry.due(windowStart, func(key taskKey, minute int64) {
 		series := s.tasks[key]
 		if series == nil || !series.filed || series.filedMinute != minute {
@@ -507,8 +432,8 @@ func (s *state) prune(windowStart time.Time) {
 			s.jobNameExpiry.add(uid, name.creation)
 		}
 	})
-	pruneCounted(s.countedTasks, s.taskWindow.nextFrom)
-	pruneCounted(s.countedJobs, s.jobWindow.nextFrom)
+	s.taskLedger.prune(s.horizon(now), windowStart)
+	s.jobLedger.prune(s.horizon(now), windowStart)
 }
 
 // expireTask drops the series of key if its latest session was created
@@ -550,10 +475,29 @@ func (s *state) dropUnusedHistogram(key jobKey) {
 	}
 }
 
-func pruneCounted(counted map[string]time.Time, since time.Time) {
-	for uid, creation := range counted {
-		if creation.Before(since) {
-			delete(counted, uid)
+// settleTasks records that the task sessions c selected in a transitional
+// state and a complete answer to it left out are now in progress.
+func (s *state) settleTasks(c veeam.Clause, seen map[string]struct{}) {
+	for uid, e := range s.taskLedger.settle(c, seen) {
+		series := s.tasks[e.key]
+		if series == nil || series.latest.uid != uid || !series.latestState.Transitional() {
+			continue
 		}
+		series.latestState = veeam.TaskStateInProgress
+		s.touchTask(e.key, series)
+	}
+}
+
+// settleJobs records that the job sessions c selected in a transitional
+// state and a complete answer to it left out are now working.
+func (s *state) settleJobs(c veeam.Clause, seen map[string]struct{}) {
+	for uid, e := range s.jobLedger.settle(c, seen) {
+		series := s.jobs[e.key]
+		if series == nil || series.latest.uid != uid || !series.latestState.Transitional() {
+			continue
+		}
+		series.latestState = veeam.JobStateWorking
+		s.touchJob(e.key, series.changed)
+		series.changed = true
 	}
 }

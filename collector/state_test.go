@@ -3,6 +3,7 @@ package collector
 import (
 	"fmt"
 	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -74,7 +75,40 @@ func expectSeries(t *testing.T, c *Collector, family string, want map[string]flo
 
 const vbr = "vbr01"
 
-func TestIncrementalWindows(t *testing.T) {
+// created selects the sessions created within [from, to).
+func created(from, to time.Time) veeam.Clause {
+	return veeam.Clause{Created: veeam.Window{Since: from, Until: to}}
+}
+
+// changes are the clauses a steady query adds while sessions created from
+// oldest on run: those that ended since the last refresh, and those still
+// in a transitional state.
+func changes(oldest, last, now time.Time) []veeam.Clause {
+	return []veeam.Clause{
+		{Created: veeam.Window{Since: oldest, Until: now}, Ended: veeam.Window{Since: last.Add(-changesSlack), Until: now}},
+		{Created: veeam.Window{Since: oldest, Until: now}, Transitional: true},
+	}
+}
+
+func expectSelections(t *testing.T, src *fakeSource, queryType string, want []veeam.Selection) {
+	t.Helper()
+	got := src.selections(queryType)
+	if len(got) != len(want) {
+		t.Fatalf("%d %s queries, want %d:\n%v", len(got), queryType, len(want), got)
+	}
+	for i := range want {
+		if !slices.Equal(got[i], want[i]) {
+			t.Errorf("%s query %d selects\n%v\nwant\n%v", queryType, i+1, got[i], want[i])
+		}
+	}
+}
+
+// The first refresh loads the lookback; each later one asks for the
+// sessions created since the one before and, while sessions run, for those
+// of them that ended since, or are still in a transitional state. A gap in
+// the scrapes loses nothing: the next query starts where the last one
+// ended.
+func TestSteadyRefreshAsksForWhatChanged(t *testing.T) {
 	f := newFixture(t)
 	j := jobRun("j1", vbr, "Job", t0.Add(-3*time.Hour), 0, veeam.ResultNone, false)
 	tk := running("t1", j, "vm1", t0.Add(-3*time.Hour), veeam.TaskStateInProgress)
@@ -82,64 +116,54 @@ func TestIncrementalWindows(t *testing.T) {
 	f.refresh(t) // at t0: the whole lookback
 
 	f.clock.Advance(15 * time.Minute)
-	f.refresh(t) // still running: back to its creation
-
-	// Both complete; the next refresh still starts at them, since they were
-	// running at the last one.
-	jDone := jobRun("j1", vbr, "Job", t0.Add(-3*time.Hour), 3*time.Hour+20*time.Minute, veeam.ResultSuccess, false)
-	tDone := done("t1", jDone, "vm1", t0.Add(-3*time.Hour), 3*time.Hour+10*time.Minute, veeam.ResultSuccess)
-	f.src.set([]veeam.ReplicaTaskSession{tDone}, []veeam.ReplicaJobSession{jDone})
-	f.clock.Advance(15 * time.Minute)
 	f.refresh(t)
 
+	// Both complete between the second and the third refresh.
+	jDone := jobRun("j1", vbr, "Job", t0.Add(-3*time.Hour), 3*time.Hour+25*time.Minute, veeam.ResultSuccess, false)
+	tDone := done("t1", jDone, "vm1", t0.Add(-3*time.Hour), 3*time.Hour+20*time.Minute, veeam.ResultSuccess)
+	f.src.set([]veeam.ReplicaTaskSession{tDone}, []veeam.ReplicaJobSession{jDone})
 	f.clock.Advance(15 * time.Minute)
-	f.refresh(t) // nothing running: the overlap before the last refresh
+	f.refresh(t) // read as they ended
 
-	// Prometheus stops scraping for longer than the overlap: the window
-	// still starts at the overlap before the last refresh, so nothing
-	// created during the gap is lost.
+	f.clock.Advance(15 * time.Minute)
+	f.refresh(t) // nothing runs: only the new sessions
+
 	f.clock.Advance(3 * time.Hour)
 	f.refresh(t)
 
-	want := []time.Time{
-		t0.Add(-testLookback),
-		t0.Add(-3 * time.Hour),
-		t0.Add(-3 * time.Hour),
-		t0.Add(30*time.Minute - testOverlap),
-		t0.Add(45*time.Minute - testOverlap),
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	want := []veeam.Selection{
+		{created(t0.Add(-testLookback), t0)},
+		append(veeam.Selection{created(t0, at(15*time.Minute))}, changes(at(-3*time.Hour), t0, at(15*time.Minute))...),
+		append(veeam.Selection{created(at(15*time.Minute), at(30*time.Minute))}, changes(at(-3*time.Hour), at(15*time.Minute), at(30*time.Minute))...),
+		{created(at(30*time.Minute), at(45*time.Minute))},
+		{created(at(45*time.Minute), at(3*time.Hour+45*time.Minute))},
 	}
-	taskSinces, jobSinces := f.src.sinces()
-	for name, got := range map[string][]time.Time{"task": taskSinces, "job": jobSinces} {
-		if len(got) != len(want) {
-			t.Fatalf("%d %s queries, want %d", len(got), name, len(want))
-		}
-		for i := range want {
-			if !got[i].Equal(want[i]) {
-				t.Errorf("%s query %d: since %s, want %s", name, i+1, got[i], want[i])
-			}
-		}
-	}
+	expectSelections(t, f.src, veeam.ReplicaTaskSessionType, want)
+	expectSelections(t, f.src, veeam.ReplicaJobSessionType, want)
+	expectSeries(t, f.c, "veeam_em_replica_task_sessions_total", map[string]float64{
+		"backup_server=vbr01,job_name=Job,result=Failed,vm=vm1":  0,
+		"backup_server=vbr01,job_name=Job,result=Success,vm=vm1": 1,
+		"backup_server=vbr01,job_name=Job,result=Warning,vm=vm1": 0,
+	})
 }
 
-// TestWindowNeverBeforeLookback follows a session running for longer than
-// the lookback: the window follows it only until it would reach before the
-// lookback.
-func TestWindowNeverBeforeLookback(t *testing.T) {
+// A session seen running is followed while it runs, and forgotten once it
+// was created before the lookback, which the metrics no longer reflect.
+func TestRunningSessionFollowedWithinTheLookback(t *testing.T) {
 	f := newFixture(t)
 	old := jobRun("j0", vbr, "Job", t0.Add(-167*time.Hour), 0, veeam.ResultNone, false)
 	f.src.set([]veeam.ReplicaTaskSession{running("t0", old, "vm0", old.CreationTime, veeam.TaskStateInProgress)}, []veeam.ReplicaJobSession{old})
 	f.refresh(t)
-	f.clock.Advance(30 * time.Minute)
-	f.refresh(t)
-	f.clock.Advance(90 * time.Minute)
-	f.refresh(t)
-	want := []time.Time{t0.Add(-testLookback), old.CreationTime, t0.Add(2*time.Hour - testLookback)}
+	for _, step := range []time.Duration{30 * time.Minute, 90 * time.Minute, time.Hour} {
+		f.clock.Advance(step)
+		f.refresh(t)
+	}
+	want := []time.Time{t0.Add(-testLookback), old.CreationTime, old.CreationTime, t0.Add(2 * time.Hour)}
 	taskSinces, jobSinces := f.src.sinces()
 	for name, got := range map[string][]time.Time{"task": taskSinces, "job": jobSinces} {
-		for i := range want {
-			if !got[i].Equal(want[i]) {
-				t.Errorf("%s query %d: since %s, want %s", name, i+1, got[i], want[i])
-			}
+		if !slices.EqualFunc(got, want, time.Time.Equal) {
+			t.Errorf("%s queries reach back to %v, want %v", name, got, want)
 		}
 	}
 	if n := len(series(t, f.c, "veeam_em_replica_task_last_state")); n != 0 {
@@ -147,19 +171,108 @@ func TestWindowNeverBeforeLookback(t *testing.T) {
 	}
 }
 
-func TestWindowsAreIndependentPerType(t *testing.T) {
+// Each query type follows its own running sessions.
+func TestQueryTypesFollowTheirOwnRunningSessions(t *testing.T) {
 	f := newFixture(t)
 	// The job session is still running, its only task is done.
 	j := jobRun("j1", vbr, "Job", t0.Add(-5*time.Hour), 0, veeam.ResultNone, false)
 	f.src.set([]veeam.ReplicaTaskSession{done("t1", j, "vm1", j.CreationTime, time.Hour, veeam.ResultSuccess)}, []veeam.ReplicaJobSession{j})
 	f.refresh(t)
+	f.clock.Advance(time.Minute)
 	f.refresh(t)
-	taskSinces, jobSinces := f.src.sinces()
-	if !taskSinces[1].Equal(t0.Add(-testOverlap)) {
-		t.Errorf("task since %s, want the overlap %s", taskSinces[1], t0.Add(-testOverlap))
+	now := t0.Add(time.Minute)
+	expectSelections(t, f.src, veeam.ReplicaTaskSessionType, []veeam.Selection{{created(t0.Add(-testLookback), t0)}, {created(t0, now)}})
+	expectSelections(t, f.src, veeam.ReplicaJobSessionType, []veeam.Selection{
+		{created(t0.Add(-testLookback), t0)},
+		append(veeam.Selection{created(t0, now)}, changes(j.CreationTime, t0, now)...),
+	})
+}
+
+// A completion that reaches EM only after the refresh past its end saw the
+// session still running is not asked for again by EndTime: the rescan finds
+// it, by EM's count of the sessions ended within the overlap, and reads it
+// alone. So does a session that reaches EM after a later one.
+func TestLateArrivalsFoundByTheRescan(t *testing.T) {
+	f := newFixture(t)
+	j := jobRun("j1", vbr, "Job", t0.Add(-30*time.Minute), 0, veeam.ResultNone, false)
+	f.src.set([]veeam.ReplicaTaskSession{running("t1", j, "vm1", j.CreationTime, veeam.TaskStateInProgress)}, []veeam.ReplicaJobSession{j})
+	f.refresh(t)
+
+	// Both ended at t0+1m, EM learns it only at t0+10m.
+	f.clock.Advance(5 * time.Minute)
+	f.refresh(t)
+	jDone := jobRun("j1", vbr, "Job", j.CreationTime, 31*time.Minute, veeam.ResultSuccess, false)
+	tDone := done("t1", jDone, "vm1", j.CreationTime, 31*time.Minute, veeam.ResultFailed)
+	// And a session created at t0+2m reaches EM at t0+12m.
+	k := jobRun("j2", vbr, "Other", t0.Add(2*time.Minute), 3*time.Minute, veeam.ResultSuccess, false)
+	late := done("t2", k, "vm2", k.CreationTime, 2*time.Minute, veeam.ResultWarning)
+	f.src.set([]veeam.ReplicaTaskSession{tDone, late}, []veeam.ReplicaJobSession{jDone, k})
+	f.clock.Advance(7 * time.Minute)
+	f.refresh(t) // t0+12m: neither is asked for
+	if got := series(t, f.c, "veeam_em_replica_task_sessions_total")["backup_server=vbr01,job_name=Job,result=Failed,vm=vm1"]; got != 0 {
+		t.Fatalf("the late completion counted before the rescan: %v", got)
 	}
-	if !jobSinces[1].Equal(j.CreationTime) {
-		t.Errorf("job since %s, want the running job session's creation %s", jobSinces[1], j.CreationTime)
+	f.clock.Advance(3 * time.Minute)
+	f.refresh(t) // t0+15m: the rescan is due
+	expectSeries(t, f.c, "veeam_em_replica_task_sessions_total", map[string]float64{
+		"backup_server=vbr01,job_name=Job,result=Failed,vm=vm1":    1,
+		"backup_server=vbr01,job_name=Job,result=Success,vm=vm1":   0,
+		"backup_server=vbr01,job_name=Job,result=Warning,vm=vm1":   0,
+		"backup_server=vbr01,job_name=Other,result=Failed,vm=vm2":  0,
+		"backup_server=vbr01,job_name=Other,result=Success,vm=vm2": 0,
+		"backup_server=vbr01,job_name=Other,result=Warning,vm=vm2": 1,
+	})
+	if n := f.src.counted(veeam.ReplicaTaskSessionType); n == 0 {
+		t.Error("no count probe: the rescan did not run")
+	}
+	// Found by EM's counts bucket by bucket, each read alone: a bucket of
+	// the creations within the overlap, one of the ends.
+	asked := f.src.selections(veeam.ReplicaTaskSessionType)
+	rescan := asked[len(asked)-2:]
+	if len(rescan[0]) != 1 || !rescan[0][0].Matches(late.CreationTime, late.EndTime, false) || !rescan[0][0].Ended.IsZero() {
+		t.Errorf("the rescan read %v, want the one bucket of creations holding the late session", rescan[0])
+	}
+	if len(rescan[1]) != 1 || rescan[1][0].Ended.IsZero() || rescan[1][0].Ended.Until.Sub(rescan[1][0].Ended.Since) > testOverlap/rescanBuckets+time.Second {
+		t.Errorf("the rescan read %v, want the one bucket of ends holding the late completion", rescan[1])
+	}
+
+	// Counted once, however often the rescan runs.
+	for range 3 {
+		f.clock.Advance(15 * time.Minute)
+		f.refresh(t)
+	}
+	if got := series(t, f.c, "veeam_em_replica_task_sessions_total")["backup_server=vbr01,job_name=Job,result=Failed,vm=vm1"]; got != 1 {
+		t.Errorf("the late completion counted %v times, want once", got)
+	}
+}
+
+// A session seen Pending moves on to InProgress: it is not asked for by
+// itself, since it no longer is in a transitional state, and its absence
+// from the complete answer says so.
+func TestTransitionalSessionSettles(t *testing.T) {
+	f := newFixture(t)
+	j := jobRun("j1", vbr, "Job", t0.Add(-time.Minute), 0, veeam.ResultNone, false)
+	j.State = veeam.JobStateStarting
+	f.src.set([]veeam.ReplicaTaskSession{running("t1", j, "vm1", j.CreationTime, veeam.TaskStatePending)}, []veeam.ReplicaJobSession{j})
+	f.refresh(t)
+	working := j
+	working.State = veeam.JobStateWorking
+	f.src.set([]veeam.ReplicaTaskSession{running("t1", working, "vm1", j.CreationTime, veeam.TaskStateInProgress)}, []veeam.ReplicaJobSession{working})
+	f.clock.Advance(time.Minute)
+	f.refresh(t)
+	expectSeries(t, f.c, "veeam_em_replica_task_last_state", map[string]float64{
+		"backup_server=vbr01,job_name=Job,state=Pending,vm=vm1":    0,
+		"backup_server=vbr01,job_name=Job,state=InProgress,vm=vm1": 1,
+		"backup_server=vbr01,job_name=Job,state=Completed,vm=vm1":  0,
+	})
+	if got := series(t, f.c, "veeam_em_replica_job_last_state")["backup_server=vbr01,job_name=Job,state=Working"]; got != 1 {
+		t.Errorf("job state Working = %v, want 1", got)
+	}
+	if n := f.src.selections(veeam.ReplicaTaskSessionType); len(n) != 2 {
+		t.Fatalf("%d task queries, want 2", len(n))
+	}
+	if got := f.src.sessionsFetched(); got != 2 {
+		t.Errorf("%d sessions fetched, want only the 2 of the first refresh", got)
 	}
 }
 
@@ -168,7 +281,10 @@ func TestEachSessionCountedOnce(t *testing.T) {
 	j := jobRun("j1", vbr, "Job", t0.Add(-30*time.Minute), 0, veeam.ResultNone, false)
 	first := running("t1", j, "vm1", j.CreationTime, veeam.TaskStateInProgress)
 	other := done("t2", j, "vm2", j.CreationTime, 10*time.Minute, veeam.ResultWarning)
-	f.src.set([]veeam.ReplicaTaskSession{first, other}, []veeam.ReplicaJobSession{j})
+	// vm3's task session runs all along, so the refreshes keep asking for
+	// the task sessions that ended since the one before.
+	third := running("t3", j, "vm3", j.CreationTime, veeam.TaskStateInProgress)
+	f.src.set([]veeam.ReplicaTaskSession{first, other, third}, []veeam.ReplicaJobSession{j})
 	f.refresh(t)
 	zero := map[string]float64{
 		"backup_server=vbr01,job_name=Job,result=Failed,vm=vm1":  0,
@@ -177,6 +293,9 @@ func TestEachSessionCountedOnce(t *testing.T) {
 		"backup_server=vbr01,job_name=Job,result=Failed,vm=vm2":  0,
 		"backup_server=vbr01,job_name=Job,result=Success,vm=vm2": 0,
 		"backup_server=vbr01,job_name=Job,result=Warning,vm=vm2": 1,
+		"backup_server=vbr01,job_name=Job,result=Failed,vm=vm3":  0,
+		"backup_server=vbr01,job_name=Job,result=Success,vm=vm3": 0,
+		"backup_server=vbr01,job_name=Job,result=Warning,vm=vm3": 0,
 	}
 	expectSeries(t, f.c, "veeam_em_replica_task_sessions_total", zero)
 	expectSeries(t, f.c, "veeam_em_replica_job_sessions_total", map[string]float64{
@@ -188,9 +307,12 @@ func TestEachSessionCountedOnce(t *testing.T) {
 		"backup_server=vbr01,job_name=Job,result=Warning,retry=true":  0,
 	})
 
-	jDone := jobRun("j1", vbr, "Job", j.CreationTime, 25*time.Minute, veeam.ResultWarning, false)
+	// t1 ends 5s before the first of the next refreshes and the job
+	// session with it: the second refresh reads them again, within the
+	// slack for EM's clock, and neither may be counted twice.
+	jDone := jobRun("j1", vbr, "Job", j.CreationTime, 35*time.Minute, veeam.ResultWarning, false)
 	f.src.set([]veeam.ReplicaTaskSession{
-		done("t1", jDone, "vm1", j.CreationTime, 20*time.Minute, veeam.ResultSuccess), other,
+		done("t1", jDone, "vm1", j.CreationTime, 35*time.Minute-5*time.Second, veeam.ResultSuccess), other, third,
 	}, []veeam.ReplicaJobSession{jDone})
 	for range 3 {
 		f.clock.Advance(5 * time.Minute)
@@ -214,10 +336,15 @@ func TestEachSessionCountedOnce(t *testing.T) {
 		"backup_server=vbr01,job_name=Job,state=Pending,vm=vm2":    0,
 		"backup_server=vbr01,job_name=Job,state=InProgress,vm=vm2": 0,
 		"backup_server=vbr01,job_name=Job,state=Completed,vm=vm2":  1,
+		"backup_server=vbr01,job_name=Job,state=Pending,vm=vm3":    0,
+		"backup_server=vbr01,job_name=Job,state=InProgress,vm=vm3": 1,
+		"backup_server=vbr01,job_name=Job,state=Completed,vm=vm3":  0,
 	})
+	// t1 three times (the load, and twice as it ended), the job session
+	// twice (the load, and as it ended).
 	expectSeries(t, f.c, "veeam_em_sessions_fetched_total", map[string]float64{
-		"type=ReplicaTaskSession": 8,
-		"type=ReplicaJobSession":  4,
+		"type=ReplicaTaskSession": 5,
+		"type=ReplicaJobSession":  2,
 		"type=BackupTaskSession":  0,
 		"type=BackupJobSession":   0,
 	})
@@ -302,9 +429,9 @@ func TestSeriesExpireAfterLookback(t *testing.T) {
 			t.Errorf("%d %s series after the lookback, want 0", n, family)
 		}
 	}
-	if len(replicaOf(f.c).state.jobNames) != 0 || len(replicaOf(f.c).state.countedTasks) != 0 || len(replicaOf(f.c).state.countedJobs) != 0 {
+	if st := replicaOf(f.c).state; len(st.jobNames) != 0 || len(st.taskLedger.entries) != 0 || len(st.jobLedger.entries) != 0 {
 		t.Errorf("bookkeeping left after the lookback: %d job names, %d task UIDs, %d job UIDs",
-			len(replicaOf(f.c).state.jobNames), len(replicaOf(f.c).state.countedTasks), len(replicaOf(f.c).state.countedJobs))
+			len(st.jobNames), len(st.taskLedger.entries), len(st.jobLedger.entries))
 	}
 }
 
@@ -324,20 +451,21 @@ func TestBookkeepingStaysWithinWindow(t *testing.T) {
 	}
 	f.src.set(tasks, jobs)
 	f.refresh(t)
-	// Only the run created 59 minutes ago is within the 1h overlap of the
-	// next window: the others are not even remembered.
-	if got := len(replicaOf(f.c).state.countedTasks); got != 3 {
-		t.Fatalf("%d counted task UIDs after the first refresh, want 3", got)
+	// Only the run created 59 minutes ago is within the 1h overlap that a
+	// later query can read again: the others are not even remembered.
+	if got := len(replicaOf(f.c).state.taskLedger.entries); got != 3 {
+		t.Fatalf("%d task UIDs remembered after the first refresh, want 3", got)
 	}
-	if got := len(replicaOf(f.c).state.countedJobs); got != 1 {
-		t.Fatalf("%d counted job UIDs after the first refresh, want 1", got)
+	if got := len(replicaOf(f.c).state.jobLedger.entries); got != 1 {
+		t.Fatalf("%d job UIDs remembered after the first refresh, want 1", got)
 	}
+	f.clock.Advance(time.Minute)
 	f.refresh(t)
-	if got := len(replicaOf(f.c).state.countedTasks); got != 3 {
-		t.Errorf("%d counted task UIDs after an incremental refresh, want 3", got)
+	if got := len(replicaOf(f.c).state.taskLedger.entries); got != 3 {
+		t.Errorf("%d task UIDs remembered after a steady refresh, want 3", got)
 	}
-	if got := len(replicaOf(f.c).state.countedJobs); got != 1 {
-		t.Errorf("%d counted job UIDs after an incremental refresh, want 1", got)
+	if got := len(replicaOf(f.c).state.jobLedger.entries); got != 1 {
+		t.Errorf("%d job UIDs remembered after a steady refresh, want 1", got)
 	}
 	if got := len(replicaOf(f.c).state.jobNames); got != 100 {
 		t.Errorf("%d job session names remembered, want the 100 of the lookback", got)
@@ -374,7 +502,7 @@ func TestSessionOrdering(t *testing.T) {
 	expectSeries(t, f.c, "veeam_em_replica_task_last_duration_seconds", map[string]float64{
 		"backup_server=vbr01,job_name=Job,vm=vm3": 0,
 	})
-	if got := replicaOf(f.c).state.taskWindow.oldestRunning; !got.Equal(j.CreationTime) {
+	if got := replicaOf(f.c).state.taskLedger.oldestRunning(); !got.Equal(j.CreationTime) {
 		t.Errorf("oldest running task session %s, want %s (the one without an end time)", got, j.CreationTime)
 	}
 }

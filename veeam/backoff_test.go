@@ -67,7 +67,7 @@ func newBackoffFixture(t *testing.T) *backoffFixture {
 func (fx *backoffFixture) query(t *testing.T) (uint64, error) {
 	t.Helper()
 	before := fx.client.Stats().Requests
-	_, err := fx.client.ReplicaTaskSessions(testContext(t), Window{})
+	_, err := replicaTasks(testContext(t), fx.client, Window{})
 	return fx.client.Stats().Requests - before, err
 }
 
@@ -212,7 +212,7 @@ func TestConcurrentCallsDuringLogonBackoffSendNothing(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 20 {
 		wg.Go(func() {
-			_, err := fx.client.ReplicaTaskSessions(testContext(t), Window{})
+			_, err := replicaTasks(testContext(t), fx.client, Window{})
 			var backoffErr *LogonBackoffError
 			if !errors.As(err, &backoffErr) {
 				t.Errorf("err = %v, want a *LogonBackoffError", err)

@@ -95,6 +95,9 @@ type Client struct {
 	session *logonSession // nil when not logged on
 	logon   *logonCall    // the logon in flight, if any
 	backoff logonBackoff
+	// retryAfter holds every request back while EM asked not to be called.
+	retryAfter retryAfterHold
+	requestLog requestLog
 
 	logons, logonFailures, logoffs, requests atomic.Uint64
 }
@@ -224,6 +227,7 @@ func (c *Client) Stats() Stats {
 	until := c.backoff.activeUntil(c.now())
 	rejections := c.backoff.rejections
 	c.mu.Unlock()
+	requests, bytes := c.requestLog.snapshot()
 	return Stats{
 		Logons:            c.logons.Load(),
 		LogonFailures:     c.logonFailures.Load(),
@@ -231,6 +235,9 @@ func (c *Client) Stats() Stats {
 		Requests:          c.requests.Load(),
 		LogonRejections:   rejections,
 		LogonBackoffUntil: until,
+		RetryAfterUntil:   c.retryAfter.activeUntil(c.now()),
+		RequestsByOutcome: requests,
+		AnswerBytes:       bytes,
 	}
 }
 
@@ -267,23 +274,31 @@ func (c *Client) Logoff(ctx context.Context) error {
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	req.Header.Set(sessionHeader, s.token)
-	resp, err := c.send(ctx, op, req)
+	resp, done, err := c.send(ctx, LogoffRequest, op, req)
 	if err != nil {
 		return err
 	}
 	defer discard(resp.Body)
 	switch resp.StatusCode {
 	case http.StatusNoContent:
+		done(nil, 0)
 		c.logoffs.Add(1)
 		level.Debug(c.logger).Log("msg", "Logged off from Enterprise Manager")
 		return nil
 	case http.StatusUnauthorized:
 		// EM answers 401 for a token it no longer knows: the session has
 		// already expired, which is what logging off was for.
+		done(errExpiredToken, 0)
 		return nil
 	}
-	return statusError(op, resp)
+	err = statusError(op, resp)
+	done(err, 0)
+	return err
 }
+
+// errExpiredToken counts an answer 401 to a request sent with a session
+// token: EM no longer knows the session.
+var errExpiredToken = &APIError{Op: "request", StatusCode: http.StatusUnauthorized, Status: "Unauthorized", Message: "session expired"}
 
 // takeSession removes the current session from the client, after any logon
 // in flight has finished so that it cannot install a session behind Logoff.
@@ -387,18 +402,21 @@ func (c *Client) logOn(ctx context.Context) (*logonSession, error) {
 	return s, nil
 }
 
-func (c *Client) postLogon(ctx context.Context, password string) (*logonSession, error) {
+func (c *Client) postLogon(ctx context.Context, password string) (s *logonSession, err error) {
 	const op = "logon"
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/api/sessionMngr/?v=latest", nil)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	req.SetBasicAuth(c.username, password)
-	resp, err := c.send(ctx, op, req)
+	resp, done, err := c.send(ctx, LogonRequest, op, req)
 	if err != nil {
 		return nil, err
 	}
-	defer discard(resp.Body)
+	defer func() {
+		discard(resp.Body)
+		done(err, 0)
+	}()
 	switch resp.StatusCode {
 	case http.StatusCreated:
 	case http.StatusUnauthorized:
@@ -450,43 +468,62 @@ func decodeLogonSession(r io.Reader) (string, error) {
 	return "", errors.New("LogonSession has neither a SessionId nor a Delete link")
 }
 
-// authorized sends a request with the session token, logging on first when
-// the client has no session. When EM rejects the token it logs on again once
-// and retries once; a second rejection is the caller's to report.
-func (c *Client) authorized(ctx context.Context, op, method, target string) (*http.Response, error) {
+// authorized sends a request of type typ with the session token, logging on
+// first when the client has no session. When EM rejects the token it logs on
+// again once and retries once; a second rejection is the caller's to report.
+// The caller reports how the answer went with done, as for send.
+func (c *Client) authorized(ctx context.Context, typ, op, method, target string) (*http.Response, requestDone, error) {
 	s, err := c.sessionFor(ctx, nil)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	resp, err := c.sendWithToken(ctx, op, method, target, s.token)
+	resp, done, err := c.sendWithToken(ctx, typ, op, method, target, s.token)
 	if err != nil || resp.StatusCode != http.StatusUnauthorized {
-		return resp, err
+		return resp, done, err
 	}
 	discard(resp.Body)
+	done(errExpiredToken, 0)
 	s, err = c.sessionFor(ctx, s)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return c.sendWithToken(ctx, op, method, target, s.token)
+	return c.sendWithToken(ctx, typ, op, method, target, s.token)
 }
 
-func (c *Client) sendWithToken(ctx context.Context, op, method, target, token string) (*http.Response, error) {
+func (c *Client) sendWithToken(ctx context.Context, typ, op, method, target, token string) (*http.Response, requestDone, error) {
 	req, err := http.NewRequestWithContext(ctx, method, target, nil)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", op, err)
+		return nil, nil, fmt.Errorf("%s: %w", op, err)
 	}
 	req.Header.Set(sessionHeader, token)
-	return c.send(ctx, op, req)
+	return c.send(ctx, typ, op, req)
 }
 
-func (c *Client) send(ctx context.Context, op string, req *http.Request) (*http.Response, error) {
+// requestDone records how a request went once its answer has been read:
+// with the error that reading or judging it gave, nil if it was good, and
+// the answer bytes read.
+type requestDone func(err error, bytes int64)
+
+// send sends a request of type typ, unless EM asked with Retry-After not to
+// be called yet. A request that fails before an answer is counted at once;
+// for one answered, the caller calls done when it has read the answer.
+func (c *Client) send(ctx context.Context, typ, op string, req *http.Request) (*http.Response, requestDone, error) {
+	if err := c.retryAfter.check(c.now()); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", op, err)
+	}
 	req.Header.Set("Accept", "application/xml")
 	c.requests.Add(1)
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, requestError(ctx, op, c.host, err)
+		err = requestError(ctx, op, c.host, err)
+		c.requestLog.record(typ, outcomeOf(err, OutcomeNetworkError), 0)
+		return nil, nil, err
 	}
-	return resp, nil
+	c.retryAfter.note(c.now(), resp)
+	var once sync.Once
+	return resp, func(err error, bytes int64) {
+		once.Do(func() { c.requestLog.record(typ, outcomeOf(err, OutcomeInvalid), bytes) })
+	}, nil
 }
 
 // requestError classifies a failed exchange with host: a deadline or network

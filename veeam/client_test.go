@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -80,7 +81,7 @@ func TestLogonKeepsTokenAcrossCalls(t *testing.T) {
 		t.Fatal(err)
 	}
 	for range 5 {
-		res, err := c.ReplicaTaskSessions(ctx, Window{})
+		res, err := replicaTasks(ctx, c, Window{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -99,8 +100,16 @@ func TestLogonKeepsTokenAcrossCalls(t *testing.T) {
 			t.Errorf("query %d sent credentials", i)
 		}
 	}
-	if got, want := c.Stats(), (Stats{Logons: 1, Requests: 6}); got != want {
-		t.Errorf("Stats() = %+v, want %+v", got, want)
+	got := c.Stats()
+	if got.Logons != 1 || got.Requests != 6 || got.LogonFailures != 0 || got.Logoffs != 0 || !got.LogonBackoffUntil.IsZero() {
+		t.Errorf("Stats() = %+v, want 1 logon and 6 requests", got)
+	}
+	wantRequests := map[RequestKey]uint64{{LogonRequest, OutcomeSuccess}: 1, {ReplicaTaskSessionType, OutcomeSuccess}: 5}
+	if !maps.Equal(got.RequestsByOutcome, wantRequests) {
+		t.Errorf("requests by outcome %v, want %v", got.RequestsByOutcome, wantRequests)
+	}
+	if got.AnswerBytes[ReplicaTaskSessionType] == 0 {
+		t.Errorf("no answer bytes counted for the queries: %v", got.AnswerBytes)
 	}
 	if c.session.id != "00000000-0000-0000-0000-000000000001" {
 		t.Errorf("session id %q was not read from the LogonSession body", c.session.id)
@@ -112,11 +121,11 @@ func TestExpiredTokenLogsOnOnceAndRetries(t *testing.T) {
 	f.query = onePage
 	c := newTestClient(t, f, nil)
 	ctx := testContext(t)
-	if _, err := c.ReplicaTaskSessions(ctx, Window{}); err != nil {
+	if _, err := replicaTasks(ctx, c, Window{}); err != nil {
 		t.Fatal(err)
 	}
 	f.expire()
-	res, err := c.ReplicaTaskSessions(ctx, Window{})
+	res, err := replicaTasks(ctx, c, Window{})
 	if err != nil {
 		t.Fatalf("query after expiry: %v", err)
 	}
@@ -141,7 +150,7 @@ func TestRejectedTwiceIsAnErrorWithoutLoop(t *testing.T) {
 		writeEMError(w, http.StatusUnauthorized, "The session is not valid")
 	}
 	c := newTestClient(t, f, nil)
-	_, err := c.ReplicaTaskSessions(testContext(t), Window{})
+	_, err := replicaTasks(testContext(t), c, Window{})
 	var apiErr *APIError
 	if !errors.As(err, &apiErr) || apiErr.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("err = %v, want an *APIError with status 401", err)
@@ -168,7 +177,7 @@ func TestRelogonWithWrongPasswordIsAuthError(t *testing.T) {
 	}
 	f.expire()
 	f.setPassword("rotated on the server")
-	_, err := c.ReplicaJobSessions(ctx, Window{})
+	_, err := replicaJobs(ctx, c, Window{})
 	var authErr *AuthError
 	if !errors.As(err, &authErr) || !IsAuthError(err) {
 		t.Fatalf("err = %v, want an *AuthError", err)
@@ -187,7 +196,7 @@ func TestRelogonWithWrongPasswordIsAuthError(t *testing.T) {
 	f.setPassword(testPassword)
 	clock.advance(initialLogonBackoff)
 	rejectedBefore := f.rejected.Load()
-	if _, err := c.ReplicaTaskSessions(ctx, Window{}); err != nil {
+	if _, err := replicaTasks(ctx, c, Window{}); err != nil {
 		t.Fatal(err)
 	}
 	if got := f.rejected.Load() - rejectedBefore; got != 0 {
@@ -212,7 +221,7 @@ func TestConcurrentCallsWithExpiredTokenLogOnOnce(t *testing.T) {
 	errs := make(chan error, 20)
 	for range 20 {
 		wg.Go(func() {
-			_, err := c.ReplicaTaskSessions(ctx, Window{})
+			_, err := replicaTasks(ctx, c, Window{})
 			errs <- err
 		})
 	}
@@ -237,7 +246,7 @@ func TestConcurrentFirstCallsLogOnOnce(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 10 {
 		wg.Go(func() {
-			if _, err := c.ReplicaTaskSessions(ctx, Window{}); err != nil {
+			if _, err := replicaTasks(ctx, c, Window{}); err != nil {
 				t.Error(err)
 			}
 		})
@@ -258,7 +267,7 @@ func TestWaitersShareAFailedLogon(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 10 {
 		wg.Go(func() {
-			if _, err := c.ReplicaTaskSessions(ctx, Window{}); !IsAuthError(err) {
+			if _, err := replicaTasks(ctx, c, Window{}); !IsAuthError(err) {
 				t.Errorf("err = %v, want an *AuthError", err)
 			}
 		})
@@ -301,7 +310,7 @@ func TestLogoff(t *testing.T) {
 		t.Errorf("Stats() = %+v, want 1 logoff and 2 requests", got)
 	}
 	// The next call logs on again rather than sending the ended token.
-	if _, err := c.ReplicaTaskSessions(ctx, Window{}); err != nil {
+	if _, err := replicaTasks(ctx, c, Window{}); err != nil {
 		t.Fatal(err)
 	}
 	if f.logons.Load() != 2 || f.rejected.Load() != 0 {
@@ -389,7 +398,7 @@ func TestLogonErrors(t *testing.T) {
 				}
 				cfg.Logger = log.NewLogfmtLogger(&logs)
 			})
-			_, err := c.ReplicaTaskSessions(testContext(t), Window{})
+			_, err := replicaTasks(testContext(t), c, Window{})
 			if err == nil {
 				t.Fatal("no error")
 			}
@@ -512,7 +521,7 @@ func TestQueryErrorStatuses(t *testing.T) {
 			f := newFakeEM(t, false)
 			f.query = func(w http.ResponseWriter, _ *http.Request) { tc.reply(w) }
 			c := newTestClient(t, f, nil)
-			_, err := c.ReplicaTaskSessions(testContext(t), Window{})
+			_, err := replicaTasks(testContext(t), c, Window{})
 			tc.check(t, err)
 		})
 	}
@@ -541,7 +550,7 @@ func TestDeadlineIsTimeoutError(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 			defer cancel()
 			began := time.Now()
-			_, err := c.ReplicaTaskSessions(ctx, Window{})
+			_, err := replicaTasks(ctx, c, Window{})
 			if elapsed := time.Since(began); elapsed > time.Second {
 				t.Errorf("the call took %v, want it cut at the 200ms deadline", elapsed)
 			}
@@ -565,7 +574,7 @@ func TestCancelledContextIsNotATimeout(t *testing.T) {
 	c := newTestClient(t, f, nil)
 	ctx, cancel := context.WithCancel(t.Context())
 	time.AfterFunc(50*time.Millisecond, cancel)
-	_, err := c.ReplicaTaskSessions(ctx, Window{})
+	_, err := replicaTasks(ctx, c, Window{})
 	var timeoutErr *TimeoutError
 	if !errors.Is(err, context.Canceled) || errors.As(err, &timeoutErr) {
 		t.Fatalf("err = %v, want context.Canceled and no *TimeoutError", err)
@@ -580,7 +589,7 @@ func TestBodyCap(t *testing.T) {
 	}
 	f.query = func(w http.ResponseWriter, _ *http.Request) { writeXML(w, queryResult(1, 50, 1, many...)) }
 	c := newTestClient(t, f, func(cfg *Config) { cfg.MaxBodyBytes = 4096 })
-	res, err := c.ReplicaTaskSessions(testContext(t), Window{})
+	res, err := replicaTasks(testContext(t), c, Window{})
 	var tooLarge *BodyTooLargeError
 	if !errors.As(err, &tooLarge) || tooLarge.Limit != 4096 {
 		t.Fatalf("err = %v, want a *BodyTooLargeError with the 4096 limit", err)

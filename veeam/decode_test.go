@@ -244,7 +244,7 @@ func TestBrokenPageIsDecodeErrorNamingThePage(t *testing.T) {
 				_, _ = w.Write([]byte(tc.page2))
 			}
 			c := newTestClient(t, f, nil)
-			res, err := c.ReplicaTaskSessions(testContext(t), Window{})
+			res, err := replicaTasks(testContext(t), c, Window{})
 			var decErr *DecodeError
 			if !errors.As(err, &decErr) || decErr.Type != "ReplicaTaskSession" || decErr.Page != 2 {
 				t.Fatalf("err = %v, want a *DecodeError for ReplicaTaskSession page 2", err)

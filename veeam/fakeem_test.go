@@ -8,6 +8,7 @@ import (
 	stdlog "log"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -294,4 +295,28 @@ func (c *fakeClock) advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = c.now.Add(d)
+}
+
+// The helpers below read every page of a query created within w, oldest
+// first, as the tests written for a collecting client expect.
+
+func replicaTasks(ctx context.Context, c *Client, w Window) (QueryResult[ReplicaTaskSession], error) {
+	return oldestFirst(Collect(ctx, c.ReplicaTaskSessions, Created(w)))
+}
+
+func replicaJobs(ctx context.Context, c *Client, w Window) (QueryResult[ReplicaJobSession], error) {
+	return oldestFirst(Collect(ctx, c.ReplicaJobSessions, Created(w)))
+}
+
+func backupTasks(ctx context.Context, c *Client, w Window) (QueryResult[BackupTaskSession], error) {
+	return oldestFirst(Collect(ctx, c.BackupTaskSessions, Created(w)))
+}
+
+func backupJobs(ctx context.Context, c *Client, w Window) (QueryResult[BackupJobSession], error) {
+	return oldestFirst(Collect(ctx, c.BackupJobSessions, Created(w)))
+}
+
+func oldestFirst[T any](res QueryResult[T], err error) (QueryResult[T], error) {
+	slices.Reverse(res.Items)
+	return res, err
 }

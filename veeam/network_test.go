@@ -144,7 +144,7 @@ func TestNetworkErrors(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(c.Close)
-			_, err = c.ReplicaTaskSessions(testContext(t), Window{})
+			_, err = replicaTasks(testContext(t), c, Window{})
 			var netErr *NetworkError
 			if !errors.As(err, &netErr) || netErr.Reason != tc.reason || netErr.Op != tc.op {
 				t.Fatalf("err = %#v (%v), want a *NetworkError with reason %d for %q", err, err, tc.reason, tc.op)
@@ -173,7 +173,7 @@ func TestCloseEndsIdleConnections(t *testing.T) {
 	serverOnly := goleak.IgnoreCurrent()
 	c := newTestClient(t, f, nil)
 	for range 2 {
-		if _, err := c.ReplicaTaskSessions(testContext(t), Window{}); err != nil {
+		if _, err := replicaTasks(testContext(t), c, Window{}); err != nil {
 			t.Fatal(err)
 		}
 		// The server is still up: only the client can end the goroutines

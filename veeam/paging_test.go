@@ -114,7 +114,7 @@ func TestQueryFollowsChangingPagesCount(t *testing.T) {
 			serveLivePages(t, f, tc.pages)
 			c := newTestClient(t, f, func(cfg *Config) { cfg.PageSize = 2 })
 			t.Cleanup(c.Close)
-			res, err := c.ReplicaTaskSessions(testContext(t), Window{})
+			res, err := replicaTasks(testContext(t), c, Window{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -143,7 +143,7 @@ func TestQueryGrowingPastThePageLimitFails(t *testing.T) {
 	c := newTestClient(t, f, nil)
 	t.Cleanup(c.Close)
 	c.maxPages = 10
-	_, err := c.ReplicaTaskSessions(testContext(t), Window{})
+	_, err := replicaTasks(testContext(t), c, Window{})
 	if err == nil || !strings.Contains(err.Error(), "50 pages, more than 10") {
 		t.Fatalf("err = %v, want the page limit", err)
 	}
@@ -157,7 +157,7 @@ func TestQueryAsksForTheNewestFirst(t *testing.T) {
 	f.query = onePage
 	c := newTestClient(t, f, nil)
 	t.Cleanup(c.Close)
-	if _, err := c.ReplicaJobSessions(testContext(t), Window{}); err != nil {
+	if _, err := replicaJobs(testContext(t), c, Window{}); err != nil {
 		t.Fatal(err)
 	}
 	q := f.rawQueries()[0]
@@ -190,7 +190,7 @@ func TestQueryCountsInvalidEntitiesAndKeepsTheRest(t *testing.T) {
 			}
 			c := newTestClient(t, f, func(cfg *Config) { cfg.PageSize = 3 })
 			t.Cleanup(c.Close)
-			res, err := c.ReplicaTaskSessions(testContext(t), Window{})
+			res, err := replicaTasks(testContext(t), c, Window{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -223,13 +223,8 @@ func TestPagesAreMergedAsTheyArrive(t *testing.T) {
 	}
 	c := newTestClient(t, f, func(cfg *Config) { cfg.MaxConcurrentPages = 4 })
 	t.Cleanup(c.Close)
-	q := entityQuery[ReplicaTaskSession]{
-		typ:    "ReplicaTaskSession",
-		decode: decodeReplicaTaskSession,
-		uid:    func(s *ReplicaTaskSession) string { return s.UID },
-	}
 	var merged []int
-	more, err := fetchPages(testContext(t), c, q, nil, 2, pagesCount, 0, func(p *pageFetch[ReplicaTaskSession]) (bool, error) {
+	more, err := fetchPages(testContext(t), c, replicaTaskQuery, "", 2, pagesCount, 0, func(p *pageFetch[ReplicaTaskSession]) (bool, error) {
 		if p.err != nil {
 			return false, p.err
 		}

@@ -7,20 +7,13 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"time"
 )
 
 // defaultMaxPages stops a query whose paging never ends, whatever EM claims.
 const defaultMaxPages = 100000
-
-// presizeLimit bounds the entities a query's result is sized for from the
-// first page's PagesCount: about 50 MiB of task sessions, more than the
-// scale preset's whole history. Past it the result grows as pages arrive.
-const presizeLimit = 1 << 18
 
 // Operator is a comparison of EM's filter grammar.
 type Operator string
@@ -84,167 +77,229 @@ func percentEncode(s string) string {
 	return b.String()
 }
 
-// Window selects sessions by creation time: from Since, included, to Until,
-// excluded. A zero bound leaves that side open.
-//
-// A bounded Until is what makes paging safe while EM keeps creating
-// sessions: without it, a session created between two page requests shifts
-// the newest-first table by one row, and a page answered before its
-// predecessor loses the row at their boundary. With it, the set of sessions
-// the query selects no longer grows while it is paged.
-type Window struct {
-	Since, Until time.Time
+// ReplicaTaskSessions hands each page of the replica task sessions sel
+// selects to each, newest first; see runQuery.
+func (c *Client) ReplicaTaskSessions(ctx context.Context, sel Selection, each func(Page[ReplicaTaskSession]) error) (QueryStats, error) {
+	return runQuery(ctx, c, replicaTaskQuery, sel, each)
 }
 
-// filter turns w into EM's filter. EM takes whole seconds in UTC, so both
-// bounds are rounded down: a session created within Since's second is not
-// missed, and one created within Until's second is left to the next window,
-// which starts before it.
-func (w Window) filter() Filter {
-	var f Filter
-	if !w.Since.IsZero() {
-		f = append(f, Condition{Field: "CreationTime", Op: OpGreaterOrEqual, Value: formatFilterTime(w.Since)})
+// ReplicaJobSessions hands each page of the replica job sessions sel
+// selects to each, newest first; see runQuery.
+func (c *Client) ReplicaJobSessions(ctx context.Context, sel Selection, each func(Page[ReplicaJobSession]) error) (QueryStats, error) {
+	return runQuery(ctx, c, replicaJobQuery, sel, each)
+}
+
+// BackupTaskSessions hands each page of the task sessions of backup jobs of
+// every type (backup, backup copy...) sel selects to each, newest first; see
+// runQuery.
+func (c *Client) BackupTaskSessions(ctx context.Context, sel Selection, each func(Page[BackupTaskSession]) error) (QueryStats, error) {
+	return runQuery(ctx, c, backupTaskQuery, sel, each)
+}
+
+// BackupJobSessions hands each page of the sessions of backup jobs of every
+// type sel selects to each, newest first; see runQuery.
+func (c *Client) BackupJobSessions(ctx context.Context, sel Selection, each func(Page[BackupJobSession]) error) (QueryStats, error) {
+	return runQuery(ctx, c, backupJobQuery, sel, each)
+}
+
+// The query types of EM's query service the client reads.
+const (
+	ReplicaTaskSessionType = "ReplicaTaskSession"
+	ReplicaJobSessionType  = "ReplicaJobSession"
+	BackupTaskSessionType  = "BackupTaskSession"
+	BackupJobSessionType   = "BackupJobSession"
+)
+
+var (
+	replicaTaskQuery = entityQuery[ReplicaTaskSession]{
+		typ: ReplicaTaskSessionType, fields: taskSessionFields, decode: decodeReplicaTaskSession,
+		uid: func(s *ReplicaTaskSession) string { return s.UID },
 	}
-	if !w.Until.IsZero() {
-		f = append(f, Condition{Field: "CreationTime", Op: OpLess, Value: formatFilterTime(w.Until)})
+	replicaJobQuery = entityQuery[ReplicaJobSession]{
+		typ: ReplicaJobSessionType, fields: jobSessionFields, decode: decodeReplicaJobSession,
+		uid: func(s *ReplicaJobSession) string { return s.UID },
 	}
-	return f
-}
-
-func formatFilterTime(t time.Time) string {
-	return t.UTC().Truncate(time.Second).Format("2006-01-02T15:04:05Z")
-}
-
-// ReplicaTaskSessions returns the replica task sessions created within w,
-// oldest first. On error the result still counts the pages and bytes read
-// before it.
-func (c *Client) ReplicaTaskSessions(ctx context.Context, w Window) (QueryResult[ReplicaTaskSession], error) {
-	return runQuery(ctx, c, entityQuery[ReplicaTaskSession]{
-		typ:    "ReplicaTaskSession",
-		decode: decodeReplicaTaskSession,
-		uid:    func(s *ReplicaTaskSession) string { return s.UID },
-	}, w.filter())
-}
-
-// ReplicaJobSessions returns the replica job sessions created within w,
-// oldest first. On error the result still counts the pages and bytes read
-// before it.
-func (c *Client) ReplicaJobSessions(ctx context.Context, w Window) (QueryResult[ReplicaJobSession], error) {
-	return runQuery(ctx, c, entityQuery[ReplicaJobSession]{
-		typ:    "ReplicaJobSession",
-		decode: decodeReplicaJobSession,
-		uid:    func(s *ReplicaJobSession) string { return s.UID },
-	}, w.filter())
-}
-
-// BackupTaskSessions returns the task sessions of backup jobs of every type
-// (backup, backup copy...) created within w, oldest first. On error the
-// result still counts the pages and bytes read before it.
-func (c *Client) BackupTaskSessions(ctx context.Context, w Window) (QueryResult[BackupTaskSession], error) {
-	return runQuery(ctx, c, entityQuery[BackupTaskSession]{
-		typ:    "BackupTaskSession",
-		decode: decodeBackupTaskSession,
-		uid:    func(s *BackupTaskSession) string { return s.UID },
-	}, w.filter())
-}
-
-// BackupJobSessions returns the sessions of backup jobs of every type
-// created within w, oldest first. On error the result still counts the
-// pages and bytes read before it.
-func (c *Client) BackupJobSessions(ctx context.Context, w Window) (QueryResult[BackupJobSession], error) {
-	return runQuery(ctx, c, entityQuery[BackupJobSession]{
-		typ:    "BackupJobSession",
-		decode: decodeBackupJobSession,
-		uid:    func(s *BackupJobSession) string { return s.UID },
-	}, w.filter())
-}
+	backupTaskQuery = entityQuery[BackupTaskSession]{
+		typ: BackupTaskSessionType, fields: taskSessionFields, decode: decodeBackupTaskSession,
+		uid: func(s *BackupTaskSession) string { return s.UID },
+	}
+	backupJobQuery = entityQuery[BackupJobSession]{
+		typ: BackupJobSessionType, fields: jobSessionFields, decode: decodeBackupJobSession,
+		uid: func(s *BackupJobSession) string { return s.UID },
+	}
+)
 
 // entityQuery describes one query type of EM's query service.
 type entityQuery[T any] struct {
 	typ    string // query type, also the name of each entity's element
+	fields sessionFields
 	decode entityDecoder[T]
 	uid    func(*T) string
 }
 
-// runQuery fetches every page of a query. EM is asked for the newest
-// sessions first (see queryURL); the result is turned round so that callers
-// get the oldest first.
-func runQuery[T any](ctx context.Context, c *Client, q entityQuery[T], filter Filter) (QueryResult[T], error) {
-	res, err := fetchAllPages(ctx, c, q, filter)
-	slices.Reverse(res.Items)
+// Page is one page of a query's answer.
+type Page[T any] struct {
+	// Items are the page's entities, but those an earlier page of the same
+	// query already handed over.
+	Items []T
+	// Invalid counts entities that were skipped because a field the exporter
+	// relies on (UID, CreationTimeUTC, State, Result) was missing or
+	// unparseable, or an optional field was present but unparseable; the
+	// rest of the page is kept.
+	Invalid int
+}
+
+// QueryStats is what one query returned and cost.
+type QueryStats struct {
+	Pages    int   // pages read, the failing one included
+	Bytes    int64 // response body bytes read
+	Entities int   // items handed over
+	Invalid  int   // entities skipped, see Page.Invalid
+	// Truncated is set when a page after the first came back empty: EM's
+	// table shrank while it was paged, or EM lost track of it. The query
+	// ended there, and what the selection holds past the entities handed
+	// over may not have been read.
+	Truncated bool
+}
+
+// QueryResult is every page of a query at once.
+type QueryResult[T any] struct {
+	Items []T // newest first, as EM sorted them
+	QueryStats
+}
+
+// Collect runs a query that hands over pages (such as
+// Client.ReplicaTaskSessions) and returns all of them at once. On error the
+// result holds the pages read before it. It suits small answers: a large
+// one is best applied page by page.
+func Collect[T any](ctx context.Context, query func(context.Context, Selection, func(Page[T]) error) (QueryStats, error), sel Selection) (QueryResult[T], error) {
+	var res QueryResult[T]
+	var err error
+	res.QueryStats, err = query(ctx, sel, func(p Page[T]) error {
+		res.Items = append(res.Items, p.Items...)
+		return nil
+	})
 	return res, err
 }
 
-// fetchAllPages fetches the pages of a query in EM's order. The first page
+// runQuery fetches every page of a query and hands each page's entities to
+// each, in page order; an error from each ends the query with that error.
+// EM is asked for the newest sessions first (see queryURL). The first page
 // comes alone, for it tells how many there are; the rest are fetched
-// concurrently, at most c.pagesInFlight at a time, and merged in page order,
-// so the result, the error and the counts are those of fetching one page
-// after another: Pages and Bytes count the pages up to the last merged one or
-// the failing one.
+// concurrently, at most c.pagesInFlight at a time, and handed over in page
+// order, so the pages, the error and the counts are those of fetching one
+// page after another: the stats count the pages up to the last one handed
+// over or the failing one.
 //
-// EM pages a live table, so the pages can disagree. An entity seen twice is
-// kept once, the later copy replacing the earlier one in its place. The
-// largest PagesCount any page announced is followed, up to c.maxPages: new
-// sessions push the last ones onto pages that did not exist when the first
-// page was served. A smaller count is not trusted; an empty page, where the
-// table shrank, ends the query instead.
-func fetchAllPages[T any](ctx context.Context, c *Client, q entityQuery[T], filter Filter) (QueryResult[T], error) {
+// EM pages a live table, so the pages can disagree. An entity a page
+// repeats from the page before is handed over once: a session that reaches
+// EM while the query pages pushes the rows after it one row down, by less
+// than a page while the window is bounded. Only the UIDs of the last two
+// pages are remembered, so a query of a whole history holds no set of all
+// its UIDs. The largest PagesCount any page announced is followed, up to
+// c.maxPages: new sessions push the last ones onto pages that did not
+// exist when the first page was served. A smaller count is not trusted; an
+// empty page, where the table shrank, ends the query instead.
+func runQuery[T any](ctx context.Context, c *Client, q entityQuery[T], sel Selection, each func(Page[T]) error) (QueryStats, error) {
 	var (
-		res       QueryResult[T]
-		seen      map[string]int
+		stats     QueryStats
 		announced int
 		sizeHint  int // entities on a full page, once the first page told
+		// The UIDs handed over by the previous page and by this one.
+		previous, current map[string]struct{}
 	)
-	// merge adds one fetched page and tells whether the query goes on.
+	filter := q.fields.filter(sel)
+	// merge hands one fetched page over and tells whether the query goes on.
 	merge := func(f *pageFetch[T]) (bool, error) {
-		res.Pages++
-		res.Bytes += f.bytes
+		stats.Pages++
+		stats.Bytes += f.bytes
 		// Asking on past an empty page could loop on a table that keeps
 		// shrinking.
 		if f.err != nil || f.page.empty() {
+			stats.Truncated = f.err == nil && stats.Pages > 1
 			return false, f.err
 		}
-		res.Invalid += f.page.invalid
+		stats.Invalid += f.page.invalid
 		announced = max(announced, f.page.paging.PagesCount)
-		if seen == nil {
-			// Every page but the last is as full as the first: sizing the
-			// result for all of them spares the regrowth of a slice that
-			// holds a whole history at a big site. The count comes from EM,
-			// so what it may reserve before any page backs it is bounded.
+		if sizeHint == 0 {
 			sizeHint = len(f.page.items) + f.page.invalid
-			expected := min(len(f.page.items)*min(max(announced, 1), c.maxPages), presizeLimit)
-			seen = make(map[string]int, expected)
-			res.Items = make([]T, 0, expected)
 		}
+		previous, current = current, make(map[string]struct{}, len(f.page.items))
+		items := f.page.items[:0]
 		for i := range f.page.items {
 			item := &f.page.items[i]
 			uid := q.uid(item)
-			if at, ok := seen[uid]; ok {
-				res.Items[at] = *item
+			if _, repeated := previous[uid]; repeated {
 				continue
 			}
-			seen[uid] = len(res.Items)
-			res.Items = append(res.Items, *item)
+			if _, repeated := current[uid]; repeated {
+				continue
+			}
+			current[uid] = struct{}{}
+			items = append(items, *item)
+		}
+		stats.Entities += len(items)
+		if err := each(Page[T]{Items: items, Invalid: f.page.invalid}); err != nil {
+			return false, err
 		}
 		return true, nil
 	}
 	var first pageFetch[T]
-	first.page, first.bytes, first.err = fetchPage(ctx, c, q, filter, 1, 0)
+	first.page, first.bytes, first.err = fetchPage(ctx, c, q, filter, 1, c.pageSize, 0)
 	if more, err := merge(&first); !more {
-		return res, err
+		return stats, err
 	}
 	first = pageFetch[T]{}
 	for fetched := 1; announced > fetched; {
 		if announced > c.maxPages {
-			return res, fmt.Errorf("query %s: %d pages, more than %d; raise the page size or shorten the window", q.typ, announced, c.maxPages)
+			return stats, fmt.Errorf("query %s: %d pages, more than %d; raise the page size or shorten the window", q.typ, announced, c.maxPages)
 		}
 		from, last := fetched+1, announced
 		fetched = announced
 		if more, err := fetchPages(ctx, c, q, filter, from, last, sizeHint, merge); !more {
-			return res, err
+			return stats, err
 		}
 	}
-	return res, nil
+	return stats, nil
+}
+
+// Count is how many sessions a selection holds, as EM counts them.
+type Count struct {
+	N int
+	// Exact is false when EM did not honour the page size of 1 it was
+	// asked for, or sent no PagesCount: N is then an upper bound, or -1.
+	Exact bool
+}
+
+// CountSessions asks EM how many sessions of query type typ (such as
+// ReplicaTaskSessionType) sel selects. It reads one page of one entity:
+// EM's PagesCount is then the count, a few hundred bytes whatever it is.
+func (c *Client) CountSessions(ctx context.Context, typ string, sel Selection) (Count, error) {
+	switch typ {
+	case ReplicaTaskSessionType:
+		return countQuery(ctx, c, replicaTaskQuery, sel)
+	case ReplicaJobSessionType:
+		return countQuery(ctx, c, replicaJobQuery, sel)
+	case BackupTaskSessionType:
+		return countQuery(ctx, c, backupTaskQuery, sel)
+	case BackupJobSessionType:
+		return countQuery(ctx, c, backupJobQuery, sel)
+	}
+	return Count{}, fmt.Errorf("count sessions: unknown query type %q", typ)
+}
+
+func countQuery[T any](ctx context.Context, c *Client, q entityQuery[T], sel Selection) (Count, error) {
+	p, _, err := fetchPage(ctx, c, q, q.fields.filter(sel), 1, 1, 1)
+	switch {
+	case err != nil:
+		return Count{}, err
+	case p.empty():
+		return Count{N: 0, Exact: true}, nil
+	case p.paging.PagesCount == 0:
+		return Count{N: -1}, nil
+	}
+	size := max(p.paging.PageSize, 1)
+	return Count{N: p.paging.PagesCount * size, Exact: size == 1}, nil
 }
 
 // pageFetch is the outcome of one page request.
@@ -263,7 +318,7 @@ type pageFetch[T any] struct {
 // error counts, as when fetching them one by one. It returns merge's verdict
 // on the last page it merged; when merge says stop, the requests still in
 // flight are cancelled and waited for.
-func fetchPages[T any](ctx context.Context, c *Client, q entityQuery[T], filter Filter, from, last, sizeHint int, merge func(*pageFetch[T]) (bool, error)) (bool, error) {
+func fetchPages[T any](ctx context.Context, c *Client, q entityQuery[T], filter string, from, last, sizeHint int, merge func(*pageFetch[T]) (bool, error)) (bool, error) {
 	n := last - from + 1
 	fetches := make([]pageFetch[T], n)
 	arrived := make([]chan struct{}, n)
@@ -304,7 +359,7 @@ func fetchPages[T any](ctx context.Context, c *Client, q entityQuery[T], filter 
 				mu.Unlock()
 
 				f := &fetches[page-from]
-				f.page, f.bytes, f.err = fetchPage(pageCtx, c, q, filter, page, sizeHint)
+				f.page, f.bytes, f.err = fetchPage(pageCtx, c, q, filter, page, c.pageSize, sizeHint)
 				cancel()
 				if f.err != nil {
 					mu.Lock()
@@ -335,11 +390,12 @@ func fetchPages[T any](ctx context.Context, c *Client, q entityQuery[T], filter 
 	return true, nil
 }
 
-// fetchPage gets and decodes one page; n is the body bytes read.
+// fetchPage gets and decodes one page of pageSize entities; n is the body
+// bytes read.
 //
 // sizeHint, when not 0, is how many entities a full page holds: the decoded
 // page is allocated for that many at once.
-func fetchPage[T any](ctx context.Context, c *Client, q entityQuery[T], filter Filter, page, sizeHint int) (p entityPage[T], n int64, err error) {
+func fetchPage[T any](ctx context.Context, c *Client, q entityQuery[T], filter string, page, pageSize, sizeHint int) (p entityPage[T], n int64, err error) {
 	op := fmt.Sprintf("query %s page %d", q.typ, page)
 	select {
 	case c.pageSlots <- struct{}{}:
@@ -347,12 +403,15 @@ func fetchPage[T any](ctx context.Context, c *Client, q entityQuery[T], filter F
 	case <-ctx.Done():
 		return p, 0, fmt.Errorf("%s: wait for another page request to end: %w", op, context.Cause(ctx))
 	}
-	resp, err := c.authorized(ctx, op, http.MethodGet, c.queryURL(q.typ, filter, page))
+	resp, done, err := c.authorized(ctx, q.typ, op, http.MethodGet, c.queryURL(q.typ, filter, page, pageSize))
 	if err != nil {
 		return p, 0, err
 	}
 	body := newCappedReader(resp.Body, c.maxBody)
-	defer discard(resp.Body)
+	defer func() {
+		discard(resp.Body)
+		done(err, body.bytesRead())
+	}()
 	if resp.StatusCode != http.StatusOK {
 		return p, 0, statusError(op, resp)
 	}
@@ -374,7 +433,7 @@ func fetchPage[T any](ctx context.Context, c *Client, q entityQuery[T], filter F
 
 // queryURL builds the query by hand so that the filter's separators stay
 // literal; url.Values would escape them.
-func (c *Client) queryURL(typ string, filter Filter, page int) string {
+func (c *Client) queryURL(typ, filter string, page, pageSize int) string {
 	var b strings.Builder
 	b.WriteString(c.base)
 	b.WriteString("/api/query?type=")
@@ -385,12 +444,12 @@ func (c *Client) queryURL(typ string, filter Filter, page int) string {
 	// shortens the last pages. Oldest first, a removal would pull entities
 	// back onto pages already read, and they would be missed.
 	b.WriteString("&format=Entities&sortDesc=CreationTime&pageSize=")
-	b.WriteString(strconv.Itoa(c.pageSize))
+	b.WriteString(strconv.Itoa(pageSize))
 	b.WriteString("&page=")
 	b.WriteString(strconv.Itoa(page))
-	if len(filter) > 0 {
+	if filter != "" {
 		b.WriteString("&filter=")
-		b.WriteString(filter.Encode())
+		b.WriteString(filter)
 	}
 	return b.String()
 }

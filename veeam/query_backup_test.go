@@ -152,7 +152,7 @@ func TestBackupQueriesMatchTheSimulatorsGroundTruth(t *testing.T) {
 		t.Fatalf("window holds %d running tasks, %d of %d with VmUid, job types %v: pick another", running, withVMUID, len(wantTasks), jobTypes)
 	}
 
-	tasks, err := c.BackupTaskSessions(testContext(t), w)
+	tasks, err := backupTasks(testContext(t), c, w)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +160,7 @@ func TestBackupQueriesMatchTheSimulatorsGroundTruth(t *testing.T) {
 		func(s *BackupTaskSession) string { return s.UID },
 		func(s *BackupTaskSession) time.Time { return s.CreationTime })
 
-	jobs, err := c.BackupJobSessions(testContext(t), w)
+	jobs, err := backupJobs(testContext(t), c, w)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,11 +183,11 @@ func TestBackupQueriesMatchTheSimulatorsGroundTruth(t *testing.T) {
 func TestBackupQueryErrorsNameTheirType(t *testing.T) {
 	queries := map[string]func(c *Client) error{
 		"BackupTaskSession": func(c *Client) error {
-			_, err := c.BackupTaskSessions(testContext(t), Window{})
+			_, err := backupTasks(testContext(t), c, Window{})
 			return err
 		},
 		"BackupJobSession": func(c *Client) error {
-			_, err := c.BackupJobSessions(testContext(t), Window{})
+			_, err := backupJobs(testContext(t), c, Window{})
 			return err
 		},
 	}

@@ -111,7 +111,7 @@ func TestWindowFilterRoundsDownToUTCSeconds(t *testing.T) {
 			{"CreationTime", OpLess, "2025-08-15T07:30:05Z"},
 		}},
 	} {
-		if got := tc.window.filter(); !slices.Equal(got, tc.want) {
+		if got := taskSessionFields.conditions(Clause{Created: tc.window}); !slices.Equal(got, tc.want) {
 			t.Errorf("%s: filter = %v, want %v", tc.name, got, tc.want)
 		}
 	}
@@ -131,7 +131,7 @@ func TestQueryFollowsPaging(t *testing.T) {
 	}
 	c := newTestClient(t, f, func(cfg *Config) { cfg.PageSize = 2 })
 	since := time.Date(2025, 8, 15, 6, 0, 0, 500e6, time.UTC)
-	res, err := c.ReplicaTaskSessions(testContext(t), Window{Since: since})
+	res, err := replicaTasks(testContext(t), c, Window{Since: since})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,21 +161,82 @@ func TestQueryFollowsPaging(t *testing.T) {
 }
 
 func TestQueryKeepsFilterSeparatorsLiteral(t *testing.T) {
+	// Values are quoted and escaped; the ';' between conditions stays
+	// literal.
+	filter := Filter{{"State", OpEqual, "Completed"}, {"VmDisplayName", OpEqual, "app;db, 2"}}
+	const want = `State%3D%3D%22Completed%22;VmDisplayName%3D%3D%22app%3Bdb%2C%202%22`
+	if got := filter.Encode(); got != want {
+		t.Errorf("filter %s\nwant %s", got, want)
+	}
+}
+
+// A selection of several clauses is an OR of parenthesized ANDs, with the
+// filter names of the query type, and the separators literal.
+func TestSelectionFilter(t *testing.T) {
 	f := newFakeEM(t, false)
 	f.query = onePage
 	c := newTestClient(t, f, nil)
-	filter := Filter{{"State", OpEqual, "Completed"}, {"VmDisplayName", OpEqual, "app;db, 2"}}
-	if _, err := runQuery(testContext(t), c, entityQuery[ReplicaTaskSession]{
-		typ:    "ReplicaTaskSession",
-		decode: decodeReplicaTaskSession,
-		uid:    func(s *ReplicaTaskSession) string { return s.UID },
-	}, filter); err != nil {
+	at := func(hour int) time.Time { return time.Date(2025, 8, 15, hour, 0, 0, 500, time.UTC) }
+	sel := Selection{
+		{Created: Window{Since: at(6), Until: at(7)}},
+		{Created: Window{Since: at(1), Until: at(6)}, Ended: Window{Since: at(5), Until: at(7)}},
+		{Created: Window{Since: at(1), Until: at(6)}, Transitional: true},
+	}
+	if _, err := replicaTaskQueryFiltered(t, c, sel); err != nil {
 		t.Fatal(err)
 	}
-	q := f.rawQueries()[0]
-	const want = `&filter=State%3D%3D%22Completed%22;VmDisplayName%3D%3D%22app%3Bdb%2C%202%22`
-	if !strings.HasSuffix(q, want) {
-		t.Errorf("query %s\ndoes not end with %s", q, want)
+	if _, err := Collect(testContext(t), c.ReplicaJobSessions, sel[2:]); err != nil {
+		t.Fatal(err)
+	}
+	q := f.rawQueries()
+	time := func(hour int) string { return fmt.Sprintf("%%222025-08-15T%02d%%3A00%%3A00Z%%22", hour) }
+	wantTask := "&filter=(CreationTime%3E%3D" + time(6) + ";CreationTime%3C" + time(7) + ")," +
+		"(CreationTime%3E%3D" + time(1) + ";CreationTime%3C" + time(6) + ";EndTime%3E%3D" + time(5) + ";EndTime%3C" + time(7) + ")," +
+		"(CreationTime%3E%3D" + time(1) + ";CreationTime%3C" + time(6) + ";State%21%3D%22InProgress%22;State%21%3D%22Completed%22)"
+	if !strings.HasSuffix(q[0], wantTask) {
+		t.Errorf("task query %s\ndoes not end with %s", q[0], wantTask)
+	}
+	wantJob := "&filter=CreationTime%3E%3D" + time(1) + ";CreationTime%3C" + time(6) + ";State%21%3D%22Working%22;State%21%3D%22Stopped%22"
+	if !strings.HasSuffix(q[1], wantJob) {
+		t.Errorf("job query %s\ndoes not end with %s", q[1], wantJob)
+	}
+}
+
+func replicaTaskQueryFiltered(t *testing.T, c *Client, sel Selection) (QueryResult[ReplicaTaskSession], error) {
+	t.Helper()
+	return Collect(testContext(t), c.ReplicaTaskSessions, sel)
+}
+
+func TestSelectionMatchesAsTheFilter(t *testing.T) {
+	at := func(minute, second int, nanos int) time.Time {
+		return time.Date(2025, 8, 15, 6, minute, second, nanos, time.UTC)
+	}
+	c := Clause{Created: Window{Since: at(0, 10, 700), Until: at(5, 0, 900)}, Ended: Window{Since: at(3, 0, 0)}}
+	cases := []struct {
+		created, ended time.Time
+		want           bool
+	}{
+		{at(0, 10, 0), at(4, 0, 0), true},          // Since rounds down to its second
+		{at(0, 9, 999), at(4, 0, 0), false},        // before it
+		{at(5, 0, 0), at(6, 0, 0), false},          // Until rounds down too
+		{at(4, 59, 999999), at(6, 0, 0), true},     // just before it
+		{at(1, 0, 0), time.Time{}, false},          // running: no end
+		{at(1, 0, 0), at(2, 59, 999999999), false}, // ended before Ended.Since
+	}
+	for _, tc := range cases {
+		if got := c.Matches(tc.created, tc.ended, false); got != tc.want {
+			t.Errorf("created %s ended %s: Matches = %v, want %v", tc.created, tc.ended, got, tc.want)
+		}
+	}
+	transitional := Clause{Transitional: true}
+	if transitional.Matches(at(1, 0, 0), time.Time{}, false) || !transitional.Matches(at(1, 0, 0), time.Time{}, true) {
+		t.Error("a Transitional clause must keep the sessions in a transitional state only")
+	}
+	if !(Selection{}).Matches(at(1, 0, 0), time.Time{}, false) {
+		t.Error("an empty selection must select every session")
+	}
+	if !(Selection{{Created: Window{Until: at(1, 0, 0)}}, c}).Matches(at(4, 0, 0), at(4, 30, 0), false) {
+		t.Error("a selection must keep what any clause keeps")
 	}
 }
 
@@ -216,7 +277,7 @@ func TestQueryStopsEarly(t *testing.T) {
 			f := newFakeEM(t, false)
 			f.query = func(w http.ResponseWriter, r *http.Request) { writeXML(w, tc.page(pageParam(t, r))) }
 			c := newTestClient(t, f, nil)
-			res, err := c.ReplicaTaskSessions(testContext(t), Window{})
+			res, err := replicaTasks(testContext(t), c, Window{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -237,7 +298,7 @@ func TestQueryPageLimit(t *testing.T) {
 	}
 	c := newTestClient(t, f, nil)
 	c.maxPages = 3
-	res, err := c.ReplicaTaskSessions(testContext(t), Window{})
+	res, err := replicaTasks(testContext(t), c, Window{})
 	if err == nil || !strings.Contains(err.Error(), "1000000 pages, more than 3") {
 		t.Fatalf("err = %v, want the page limit", err)
 	}
@@ -260,16 +321,18 @@ func TestQueryDeduplicatesAcrossPages(t *testing.T) {
 		}
 	}
 	c := newTestClient(t, f, nil)
-	res, err := c.ReplicaTaskSessions(testContext(t), Window{})
+	res, err := replicaTasks(testContext(t), c, Window{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Items) != 3 || res.Invalid != 1 {
-		t.Fatalf("%d items, %d invalid; want 3 and 1", len(res.Items), res.Invalid)
+	if len(res.Items) != 3 || res.Invalid != 1 || res.Entities != 3 {
+		t.Fatalf("%d items (%d counted), %d invalid; want 3 and 1", len(res.Items), res.Entities, res.Invalid)
 	}
+	// Oldest first: c, b, a. The copy handed over is the first one; the
+	// collector re-reads a running session until it sees it complete.
 	b := res.Items[1]
-	if b.UID != "urn:veeam:ReplicaTaskSession:b" || b.State != TaskStateCompleted || b.Result != ResultSuccess || !b.Completed() {
-		t.Errorf("b = %+v, want the later, completed copy in the first copy's place", b)
+	if b.UID != "urn:veeam:ReplicaTaskSession:b" || b.State != TaskStateInProgress {
+		t.Errorf("b = %+v, want the first copy, handed over once", b)
 	}
 }
 
@@ -283,7 +346,7 @@ func TestReplicaJobSessionsQuery(t *testing.T) {
 <PagingInfo PageNum="1" PageSize="1000" PagesCount="1"/></QueryResult>`)
 	}
 	c := newTestClient(t, f, nil)
-	res, err := c.ReplicaJobSessions(testContext(t), Window{Since: time.Date(2025, 6, 17, 0, 0, 0, 0, time.UTC)})
+	res, err := replicaJobs(testContext(t), c, Window{Since: time.Date(2025, 6, 17, 0, 0, 0, 0, time.UTC)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,7 +384,7 @@ func TestQueryMergesConcurrentPagesInOrder(t *testing.T) {
 		time.Sleep(time.Duration(pagesCount-page) * 5 * time.Millisecond)
 		sessions := []taskSession{completed(fmt.Sprintf("p%d", page))}
 		switch page {
-		case 2:
+		case 7:
 			sessions = append(sessions, taskSession{uid: "dup", state: "InProgress", result: "None", created: "2025-06-17T20:00:18Z"})
 		case 8:
 			sessions = append(sessions, completed("dup"))
@@ -329,7 +392,7 @@ func TestQueryMergesConcurrentPagesInOrder(t *testing.T) {
 		writeXML(w, queryResult(page, 2, pagesCount, sessions...))
 	}
 	c := newTestClient(t, f, nil)
-	res, err := c.ReplicaTaskSessions(testContext(t), Window{})
+	res, err := replicaTasks(testContext(t), c, Window{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -337,12 +400,12 @@ func TestQueryMergesConcurrentPagesInOrder(t *testing.T) {
 	for _, s := range res.Items {
 		uids = append(uids, strings.TrimPrefix(s.UID, "urn:veeam:ReplicaTaskSession:"))
 	}
-	const want = "p9,p8,p7,p6,p5,p4,p3,dup,p2,p1"
+	const want = "p9,p8,dup,p7,p6,p5,p4,p3,p2,p1"
 	if got := strings.Join(uids, ","); got != want {
 		t.Errorf("items %s, want %s", got, want)
 	}
-	if dup := res.Items[7]; !dup.Completed() {
-		t.Errorf("dup = %+v, want page 8's completed copy in page 2's place", dup)
+	if dup := res.Items[2]; dup.Completed() {
+		t.Errorf("dup = %+v, want page 7's copy, handed over once", dup)
 	}
 	if res.Pages != pagesCount || len(f.rawQueries()) != pagesCount {
 		t.Errorf("%d pages in %d requests, want %d", res.Pages, len(f.rawQueries()), pagesCount)
@@ -368,7 +431,7 @@ func TestQueryBoundsPagesInFlight(t *testing.T) {
 			var counter inFlight
 			f.query = slowPages(t, &counter, pagesCount)
 			c := newTestClient(t, f, func(cfg *Config) { cfg.MaxConcurrentPages = tc.configured })
-			res, err := c.ReplicaTaskSessions(testContext(t), Window{})
+			res, err := replicaTasks(testContext(t), c, Window{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -407,7 +470,7 @@ func TestConcurrentQueriesShareThePageBound(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make([]error, 4)
 	for i := range errs {
-		wg.Go(func() { _, errs[i] = c.ReplicaTaskSessions(ctx, Window{}) })
+		wg.Go(func() { _, errs[i] = replicaTasks(ctx, c, Window{}) })
 	}
 	wg.Wait()
 	for _, err := range errs {
@@ -433,7 +496,7 @@ func TestPageWaitEndsWithTheContext(t *testing.T) {
 	// This query holds the only slot until the test releases it.
 	holderDone := make(chan error, 1)
 	go func() {
-		_, err := c.ReplicaTaskSessions(testContext(t), Window{})
+		_, err := replicaTasks(testContext(t), c, Window{})
 		holderDone <- err
 	}()
 	defer func() {
@@ -447,7 +510,7 @@ func TestPageWaitEndsWithTheContext(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(testContext(t), 50*time.Millisecond)
 	defer cancel()
-	_, err := c.ReplicaJobSessions(ctx, Window{})
+	_, err := replicaJobs(ctx, c, Window{})
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "query ReplicaJobSession page 1") {
 		t.Errorf("err = %v, want the deadline, naming the waiting query", err)
 	}
@@ -485,7 +548,7 @@ func TestQueryPageErrorCancelsLaterPages(t *testing.T) {
 	}
 	c := newTestClient(t, f, nil)
 	began := time.Now()
-	res, err := c.ReplicaTaskSessions(testContext(t), Window{})
+	res, err := replicaTasks(testContext(t), c, Window{})
 	if took := time.Since(began); took > 3*time.Second {
 		t.Errorf("took %v: the pages after the failing one were not cancelled", took)
 	}
@@ -524,7 +587,7 @@ func TestQueryReportsTheFirstFailingPageInOrder(t *testing.T) {
 		}
 	}
 	c := newTestClient(t, f, nil)
-	res, err := c.ReplicaTaskSessions(testContext(t), Window{})
+	res, err := replicaTasks(testContext(t), c, Window{})
 	if err == nil || !strings.Contains(err.Error(), "page 2 broke") {
 		t.Fatalf("err = %v, want page 2's error", err)
 	}
@@ -551,7 +614,7 @@ func TestConcurrentPagesRejectedTogetherLogOnAgainOnce(t *testing.T) {
 		writeXML(w, queryResult(page, 1, pagesCount, completed(fmt.Sprintf("p%d", page))))
 	}
 	c := newTestClient(t, f, nil)
-	res, err := c.ReplicaTaskSessions(testContext(t), Window{})
+	res, err := replicaTasks(testContext(t), c, Window{})
 	if err != nil {
 		t.Fatal(err)
 	}

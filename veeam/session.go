@@ -28,6 +28,13 @@ func (s TaskState) String() string {
 	return "Unknown"
 }
 
+// Transitional reports whether a task session leaves s without completing:
+// Pending, or a state the exporter does not know. InProgress is where a
+// running task spends its time.
+func (s TaskState) Transitional() bool {
+	return s != TaskStateInProgress && s != TaskStateCompleted
+}
+
 // ParseTaskState maps EM's text to a TaskState; ok is false for an unknown value.
 func ParseTaskState(s string) (TaskState, bool) {
 	for _, st := range TaskStates {
@@ -71,6 +78,13 @@ func (s JobState) String() string {
 		return "Stopped"
 	}
 	return "Unknown"
+}
+
+// Transitional reports whether a job session leaves s without completing:
+// Starting, Stopping, Pausing, Resuming, or a state the exporter does not
+// know. Working is where a running job spends its time.
+func (s JobState) Transitional() bool {
+	return s != JobStateWorking && s != JobStateStopped
 }
 
 // ParseJobState maps EM's text to a JobState; ok is false for an unknown value.
@@ -150,6 +164,10 @@ func (s *ReplicaTaskSession) Completed() bool {
 	return s.State == TaskStateCompleted && s.Result != ResultNone && !s.EndTime.IsZero()
 }
 
+// Transitional reports whether the session is in a state it leaves without
+// completing (see Clause.Transitional).
+func (s *ReplicaTaskSession) Transitional() bool { return s.State.Transitional() }
+
 // ReplicaJobSession is one run of a replica job, as returned by the query
 // type ReplicaJobSession with format=Entities.
 type ReplicaJobSession struct {
@@ -172,6 +190,10 @@ func (s *ReplicaJobSession) Completed() bool {
 	return s.State == JobStateStopped && s.Result != ResultNone && !s.EndTime.IsZero()
 }
 
+// Transitional reports whether the job session is in a state it leaves
+// without completing (see Clause.Transitional).
+func (s *ReplicaJobSession) Transitional() bool { return s.State.Transitional() }
+
 // BackupTaskSession is one VM's part of a backup or backup copy job
 // session, as returned by the query type BackupTaskSession with
 // format=Entities. EM gives it the fields of a replica task session, its
@@ -192,18 +214,6 @@ type BackupJobSession struct {
 	ReplicaJobSession
 }
 
-// QueryResult is what one paged query returned, with what it cost.
-type QueryResult[T any] struct {
-	Items []T
-	// Invalid counts entities that were skipped because a field the exporter
-	// relies on (UID, CreationTimeUTC, State, Result) was missing or
-	// unparseable, or an optional field was present but unparseable; the
-	// rest of the page is kept.
-	Invalid int
-	Pages   int   // pages fetched
-	Bytes   int64 // response body bytes read
-}
-
 // Stats counts what the client has done since it was created, and tells
 // whether it is backing off after EM rejected its credentials.
 type Stats struct {
@@ -219,4 +229,11 @@ type Stats struct {
 	// LogonBackoffUntil is when a logon with the rejected password will be
 	// tried again; zero when the client is not backing off.
 	LogonBackoffUntil time.Time
+	// RetryAfterUntil is when the client sends requests again after EM
+	// answered 503 or 429 with Retry-After; zero when it is not waiting.
+	RetryAfterUntil time.Time
+	// RequestsByOutcome counts the requests sent, by type and outcome;
+	// AnswerBytes the answer body bytes read, by type.
+	RequestsByOutcome map[RequestKey]uint64
+	AnswerBytes       map[string]uint64
 }

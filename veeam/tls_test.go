@@ -46,7 +46,7 @@ func TestTLSTrust(t *testing.T) {
 				cfg.Logger = log.NewLogfmtLogger(&logs)
 				tc.adjust(cfg)
 			})
-			_, err := c.ReplicaTaskSessions(testContext(t), Window{})
+			_, err := replicaTasks(testContext(t), c, Window{})
 			switch {
 			case tc.wantErr == "" && err != nil:
 				t.Fatalf("query: %v", err)
@@ -111,7 +111,7 @@ func TestTLSServerName(t *testing.T) {
 	} {
 		t.Run(tc.serverName, func(t *testing.T) {
 			c := newTestClient(t, f, func(cfg *Config) { cfg.ServerName = tc.serverName })
-			_, err := c.ReplicaTaskSessions(testContext(t), Window{})
+			_, err := replicaTasks(testContext(t), c, Window{})
 			switch {
 			case tc.wantErr == "" && err != nil:
 				t.Fatalf("query: %v", err)

@@ -1,0 +1,423 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/veeam-em-exporter/veeam_em_exporter/veeam"
+)
+
+// errJobsFailed stops a kind's task query when its job query failed: the
+// tasks' job names come from the job sessions, and the job query's error is
+// the one to report.
+var errJobsFailed = errors.New("the job session query failed")
+
+// readQuery runs one query of one type and applies each page, under the
+// Collector's lock, as it arrives. gate, when set, is waited for before the
+// first page is applied. Sessions an earlier, failed query over the same
+// unread range applied already are handed to the pass but not applied
+// again. complete is false when EM ended the query early with an empty
+// page: what was read stands, the rest is to be read again.
+func readQuery[T any](ctx context.Context, c *Collector, s *typeSync, sel veeam.Selection, p *pass,
+	run pageReader[T], id func(*T) (string, time.Time), apply func(items []T, invalid int), gate func() error,
+) (complete bool, err error) {
+	stats, err := run(ctx, c.src, sel, func(page veeam.Page[T]) error {
+		if gate != nil {
+			if err := gate(); err != nil {
+				return err
+			}
+			gate = nil
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		items := page.Items
+		if len(s.resumeSeen) > 0 {
+			kept := items[:0]
+			for i := range items {
+				uid, created := id(&items[i])
+				p.handOver(uid, created)
+				if !s.skip(uid) {
+					kept = append(kept, items[i])
+				}
+			}
+			items = kept
+		} else {
+			for i := range items {
+				p.handOver(id(&items[i]))
+			}
+		}
+		apply(items, page.Invalid)
+		return nil
+	})
+	return err == nil && !stats.Truncated, err
+}
+
+func jobID(j *veeam.ReplicaJobSession) (string, time.Time)   { return j.UID, j.CreationTime }
+func taskID(t *veeam.ReplicaTaskSession) (string, time.Time) { return t.UID, t.CreationTime }
+
+// refreshKind brings one kind up to date: its initial load as far as it
+// gets, then, once loaded, a steady pass. It reports whether the load read
+// anything, so that a refresh cut short by its timeout in the middle of a
+// load that makes progress is not taken for a failure.
+func (c *Collector) refreshKind(ctx context.Context, k *kindCollector) (progressed bool, errs []*fetchError) {
+	now := c.now()
+	c.mu.RLock()
+	loaded := k.loaded
+	c.mu.RUnlock()
+	if !loaded {
+		progressed, errs = c.load(ctx, k, now)
+		if len(errs) > 0 {
+			return progressed, errs
+		}
+		// What changed while the load ran is read at once.
+		now = c.now()
+		c.mu.RLock()
+		loadStart := k.loadStart
+		c.mu.RUnlock()
+		if !now.After(loadStart) {
+			return progressed, nil
+		}
+	}
+	return progressed, c.steady(ctx, k, now)
+}
+
+// load reads the kind's lookback, job sessions first for the tasks' job
+// names, applying each page as it arrives. A load cut short keeps what it
+// read and goes on from there at the next refresh.
+func (c *Collector) load(ctx context.Context, k *kindCollector, now time.Time) (progressed bool, errs []*fetchError) {
+	c.mu.Lock()
+	if k.loadStart.IsZero() {
+		k.loadStart = now
+		floor := now.Add(-c.lookback)
+		for _, s := range []*typeSync{&k.jobs, &k.tasks} {
+			s.unread = []veeam.Window{{Since: floor, Until: now}}
+			s.top = now
+			s.changesFrom = now.Add(-changesSlack)
+			// The overlap is checked every rescan interval from here.
+			s.lastRescan = now
+		}
+	}
+	counted := k.loadCounted
+	c.mu.Unlock()
+
+	if !counted {
+		if errs := c.countLoad(ctx, k); len(errs) > 0 {
+			return false, errs
+		}
+	}
+	before := c.loadRead(k)
+	defer func() { progressed = c.loadRead(k) > before }()
+	if err := loadType(ctx, c, &k.jobs, k.kind.readJobs, jobID, func(items []veeam.ReplicaJobSession, invalid int) {
+		k.state.applyJobs(items, invalid, now)
+		k.jobs.loadRead += len(items)
+	}); err != nil {
+		return false, []*fetchError{{what: k.kind.noun + " job", err: err}}
+	}
+	if err := loadType(ctx, c, &k.tasks, k.kind.readTasks, taskID, func(items []veeam.ReplicaTaskSession, invalid int) {
+		k.state.applyTasks(items, invalid, now)
+		k.tasks.loadRead += len(items)
+	}); err != nil {
+		return false, []*fetchError{{what: k.kind.noun + " task", err: err}}
+	}
+	c.mu.Lock()
+	k.loaded = true
+	c.mu.Unlock()
+	return true, nil
+}
+
+// loadRead is how many sessions k's load has read so far.
+func (c *Collector) loadRead(k *kindCollector) int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return k.jobs.loadRead + k.tasks.loadRead
+}
+
+// countLoad asks EM how many sessions the load will read, for its progress.
+func (c *Collector) countLoad(ctx context.Context, k *kindCollector) []*fetchError {
+	types := []struct {
+		s    *typeSync
+		typ  string
+		what string
+	}{{&k.tasks, k.kind.taskQuery, k.kind.noun + " task"}, {&k.jobs, k.kind.jobQuery, k.kind.noun + " job"}}
+	errs := make([]*fetchError, len(types))
+	var wg sync.WaitGroup
+	for i, q := range types {
+		c.mu.RLock()
+		sel := q.s.unreadSelection()
+		c.mu.RUnlock()
+		wg.Go(func() {
+			n, err := c.src.CountSessions(ctx, q.typ, sel)
+			if err != nil {
+				errs[i] = &fetchError{what: q.what, err: fmt.Errorf("count the sessions to load: %w", err)}
+				return
+			}
+			c.mu.Lock()
+			q.s.loadTotal = n.N
+			c.mu.Unlock()
+		})
+	}
+	wg.Wait()
+	errs = slices.DeleteFunc(errs, func(e *fetchError) bool { return e == nil })
+	if len(errs) == 0 {
+		c.mu.Lock()
+		k.loadCounted = true
+		c.mu.Unlock()
+	}
+	return errs
+}
+
+// loadType reads the unread ranges of one type.
+func loadType[T any](ctx context.Context, c *Collector, s *typeSync, run pageReader[T], id func(*T) (string, time.Time), apply func([]T, int)) error {
+	c.mu.RLock()
+	sel := s.unreadSelection()
+	c.mu.RUnlock()
+	if len(sel) == 0 {
+		return nil
+	}
+	p := newPass(false)
+	complete, err := readQuery(ctx, c, s, sel, p, run, id, apply, nil)
+	c.mu.Lock()
+	s.finish(p, complete)
+	c.mu.Unlock()
+	if err == nil && !complete {
+		return errLoadTruncated
+	}
+	return err
+}
+
+// errLoadTruncated ends a load whose query EM ended early: the load goes on
+// from where it stopped at the next refresh.
+var errLoadTruncated = errors.New("EM ended the query early with an empty page; the load goes on from there at the next refresh")
+
+// steady reads what changed since the last refresh, and checks the overlap
+// when a rescan is due.
+func (c *Collector) steady(ctx context.Context, k *kindCollector, now time.Time) []*fetchError {
+	var jobPlan, taskPlan steadyPlan
+	c.mu.Lock()
+	jobPlan.make(&k.jobs, k.state.jobLedger.oldestRunning(), now)
+	taskPlan.make(&k.tasks, k.state.taskLedger.oldestRunning(), now)
+	c.mu.Unlock()
+
+	jobsDone := make(chan struct{})
+	var jobErr, taskErr error
+	var jobsComplete, tasksComplete bool
+	if len(jobPlan.sel) == 0 {
+		// Nothing was created since the last refresh and nothing runs: an
+		// empty selection would select everything.
+		jobsComplete = true
+		close(jobsDone)
+	}
+	if len(taskPlan.sel) == 0 {
+		tasksComplete = true
+	}
+	jobPass, taskPass := newPass(jobPlan.settles), newPass(taskPlan.settles)
+	go func() {
+		if len(jobPlan.sel) == 0 {
+			return
+		}
+		defer close(jobsDone)
+		jobsComplete, jobErr = readQuery(ctx, c, &k.jobs, jobPlan.sel, jobPass, k.kind.readJobs, jobID, func(items []veeam.ReplicaJobSession, invalid int) {
+			k.state.applyJobs(items, invalid, now)
+		}, nil)
+	}()
+	waitForJobs := func() error {
+		select {
+		case <-jobsDone:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+		if jobErr != nil {
+			return errJobsFailed
+		}
+		return nil
+	}
+	if len(taskPlan.sel) > 0 {
+		tasksComplete, taskErr = readQuery(ctx, c, &k.tasks, taskPlan.sel, taskPass, k.kind.readTasks, taskID, func(items []veeam.ReplicaTaskSession, invalid int) {
+			k.state.applyTasks(items, invalid, now)
+		}, waitForJobs)
+	}
+	<-jobsDone
+
+	// A query EM ended early read only part of what changed: the rest is
+	// asked for again, from the same point, at the next refresh.
+	c.mu.Lock()
+	k.jobs.finish(jobPass, jobsComplete)
+	k.tasks.finish(taskPass, tasksComplete)
+	if jobsComplete {
+		if jobPlan.settles {
+			k.state.settleJobs(jobPlan.transitional, jobPass.seen)
+		}
+		k.jobs.changesFrom = now.Add(-changesSlack)
+	}
+	if tasksComplete {
+		if taskPlan.settles {
+			k.state.settleTasks(taskPlan.transitional, taskPass.seen)
+		}
+		k.tasks.changesFrom = now.Add(-changesSlack)
+	}
+	c.mu.Unlock()
+
+	var errs []*fetchError
+	if taskErr != nil && !errors.Is(taskErr, errJobsFailed) {
+		errs = append(errs, &fetchError{what: k.kind.noun + " task", err: taskErr})
+	}
+	if jobErr != nil {
+		errs = append(errs, &fetchError{what: k.kind.noun + " job", err: jobErr})
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	if err := c.rescan(ctx, k, now); err != nil {
+		return []*fetchError{err}
+	}
+	c.mu.Lock()
+	k.state.prune(now)
+	c.mu.Unlock()
+	return nil
+}
+
+// steadyPlan is one type's query in a steady refresh.
+type steadyPlan struct {
+	sel veeam.Selection
+	// transitional selected the sessions seen in a transitional state;
+	// settles is set when it is part of sel.
+	transitional veeam.Clause
+	settles      bool
+}
+
+func (p *steadyPlan) make(s *typeSync, oldestRunning, now time.Time) {
+	s.planUnread(now)
+	p.sel = s.unreadSelection()
+	if ended, transitional, ok := s.changes(oldestRunning, now); ok {
+		p.sel = append(p.sel, ended, transitional)
+		p.transitional, p.settles = transitional, true
+	}
+}
+
+// rescan checks the overlap of each type when due: jobs first, so that the
+// job sessions it finds name the task sessions it finds.
+func (c *Collector) rescan(ctx context.Context, k *kindCollector, now time.Time) *fetchError {
+	horizon := k.state.horizon(now)
+	floor := now.Add(-c.lookback)
+	types := []struct {
+		s    *typeSync
+		typ  string
+		what string
+		read func(veeam.Selection) error
+	}{
+		{&k.jobs, k.kind.jobQuery, k.kind.noun + " job", func(sel veeam.Selection) error {
+			_, err := readQuery(ctx, c, &k.jobs, sel, newPass(false), k.kind.readJobs, jobID, func(items []veeam.ReplicaJobSession, invalid int) {
+				k.state.applyJobs(items, invalid, now)
+			}, nil)
+			return err
+		}},
+		{&k.tasks, k.kind.taskQuery, k.kind.noun + " task", func(sel veeam.Selection) error {
+			_, err := readQuery(ctx, c, &k.tasks, sel, newPass(false), k.kind.readTasks, taskID, func(items []veeam.ReplicaTaskSession, invalid int) {
+				k.state.applyTasks(items, invalid, now)
+			}, nil)
+			return err
+		}},
+	}
+	for i, t := range types {
+		c.mu.RLock()
+		due := t.s.rescanDue(now, c.rescanInterval)
+		c.mu.RUnlock()
+		if !due {
+			continue
+		}
+		count := func(cl veeam.Clause) int {
+			c.mu.RLock()
+			defer c.mu.RUnlock()
+			if i == 0 {
+				return k.state.jobLedger.count(cl)
+			}
+			return k.state.taskLedger.count(cl)
+		}
+		// Sessions created within the overlap, and sessions ended within
+		// it, each a dimension EM may know more of than the exporter.
+		dimensions := []rescanDimension{
+			{whole: veeam.Clause{Created: veeam.Window{Since: horizon, Until: now}}, byEnd: false},
+			{whole: veeam.Clause{Created: veeam.Window{Since: floor, Until: now}, Ended: veeam.Window{Since: horizon, Until: now}}, byEnd: true},
+		}
+		for _, d := range dimensions {
+			if err := c.rescanDimension(ctx, t.typ, d, count, t.read); err != nil {
+				return &fetchError{what: t.what, err: fmt.Errorf("rescan the overlap: %w", err)}
+			}
+		}
+		c.mu.Lock()
+		t.s.lastRescan = now
+		c.mu.Unlock()
+	}
+	return nil
+}
+
+// rescanDimension is the sessions a rescan checks along one time: whole
+// selects them all, and its creation window, or its end window when byEnd
+// is set, is what buckets split.
+type rescanDimension struct {
+	whole veeam.Clause
+	byEnd bool
+}
+
+func (d rescanDimension) bucket(w veeam.Window) veeam.Clause {
+	c := d.whole
+	if d.byEnd {
+		c.Ended = w
+	} else {
+		c.Created = w
+	}
+	return c
+}
+
+func (d rescanDimension) window() veeam.Window {
+	if d.byEnd {
+		return d.whole.Ended
+	}
+	return d.whole.Created
+}
+
+// rescanDimension compares EM's count of the sessions of d with the
+// ledger's; where EM holds more, it compares bucket by bucket and reads the
+// buckets that differ. A count EM cannot give exactly is taken as a
+// difference.
+func (c *Collector) rescanDimension(ctx context.Context, typ string, d rescanDimension, ours func(veeam.Clause) int, read func(veeam.Selection) error) error {
+	emHasMore := func(cl veeam.Clause) (bool, bool, error) {
+		n, err := c.src.CountSessions(ctx, typ, veeam.Selection{cl})
+		if err != nil {
+			return false, false, err
+		}
+		return !n.Exact || n.N > ours(cl), n.Exact, nil
+	}
+	more, exact, err := emHasMore(d.whole)
+	if err != nil || !more {
+		return err
+	}
+	if !exact {
+		return read(veeam.Selection{d.whole})
+	}
+	parts := buckets(d.window(), rescanBuckets)
+	differs := make([]bool, len(parts))
+	errs := make([]error, len(parts))
+	var wg sync.WaitGroup
+	for i, w := range parts {
+		wg.Go(func() { differs[i], _, errs[i] = emHasMore(d.bucket(w)) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	var sel veeam.Selection
+	for i, w := range parts {
+		if differs[i] {
+			sel = append(sel, d.bucket(w))
+		}
+	}
+	if len(sel) == 0 {
+		return nil
+	}
+	return read(sel)
+}
