@@ -93,8 +93,17 @@ func (c *Collector) load(ctx context.Context, k *kindCollector, now time.Time) (
 	if k.loadStart.IsZero() {
 		k.loadStart = now
 		floor := now.Add(-c.lookback)
+		// Sessions reach EM late only within the overlap, so only there can
+		// one push the rows below it down while a query pages, and lose a
+		// row at a page boundary: the overlap is read by a query of its
+		// own, and checked by the rescans, and the history before it, where
+		// nothing arrives any more, by another.
+		recent := later(now.Add(-k.state.overlap), floor)
 		for _, s := range []*typeSync{&k.jobs, &k.tasks} {
-			s.unread = []veeam.Window{{Since: floor, Until: now}}
+			s.unread = []veeam.Window{{Since: recent, Until: now}}
+			if recent.After(floor) {
+				s.unread = append(s.unread, veeam.Window{Since: floor, Until: recent})
+			}
 			s.top = now
 			s.changesFrom = now.Add(-changesSlack)
 			// The overlap is checked every rescan interval from here.
@@ -170,23 +179,29 @@ func (c *Collector) countLoad(ctx context.Context, k *kindCollector) []*fetchErr
 	return errs
 }
 
-// loadType reads the unread ranges of one type.
+// loadType reads the unread ranges of one type, newest first, one query
+// each.
 func loadType[T any](ctx context.Context, c *Collector, s *typeSync, run pageReader[T], id func(*T) (string, time.Time), apply func([]T, int)) error {
-	c.mu.RLock()
-	sel := s.unreadSelection()
-	c.mu.RUnlock()
-	if len(sel) == 0 {
-		return nil
+	for {
+		c.mu.RLock()
+		if len(s.unread) == 0 {
+			c.mu.RUnlock()
+			return nil
+		}
+		sel := veeam.Selection{{Created: s.unread[0]}}
+		c.mu.RUnlock()
+		p := newPass(false)
+		complete, err := readQuery(ctx, c, s, sel, p, run, id, apply, nil)
+		c.mu.Lock()
+		s.finishNewest(p, complete)
+		c.mu.Unlock()
+		switch {
+		case err != nil:
+			return err
+		case !complete:
+			return errLoadTruncated
+		}
 	}
-	p := newPass(false)
-	complete, err := readQuery(ctx, c, s, sel, p, run, id, apply, nil)
-	c.mu.Lock()
-	s.finish(p, complete)
-	c.mu.Unlock()
-	if err == nil && !complete {
-		return errLoadTruncated
-	}
-	return err
 }
 
 // errLoadTruncated ends a load whose query EM ended early: the load goes on

@@ -421,8 +421,8 @@ func residentBytes() (uint64, bool) {
 }
 
 // concurrentScrapes sends 20 scrapes at once through the handler and returns
-// how many refreshes they started, counted as first pages of the task
-// session query the simulator answered.
+// how many refreshes they started, counted as the loads' counts of the task
+// sessions the simulator answered.
 func concurrentScrapes(tb testing.TB, topology emsim.Topology) int {
 	tb.Helper()
 	clock := emsim.NewManualClock(scaleStart)
@@ -449,7 +449,8 @@ func concurrentScrapes(tb testing.TB, topology emsim.Topology) int {
 	wg.Wait()
 	refreshes := 0
 	for _, r := range sim.Requests() {
-		if r.Type == "ReplicaTaskSession" && r.Page == 1 && !strings.Contains(r.RawQuery, "&pageSize=1&") {
+		// Each load counts its task sessions once, before it reads them.
+		if r.Type == "ReplicaTaskSession" && strings.Contains(r.RawQuery, "&pageSize=1&") {
 			refreshes++
 		}
 	}

@@ -262,6 +262,13 @@ func (s *state) touchJob(key jobKey, alreadyTouched bool) {
 	}
 }
 
+func later(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return b
+	}
+	return a
+}
+
 // earliest is the earlier of two times, where zero means none yet.
 func earliest(cur, t time.Time) time.Time {
 	if cur.IsZero() || t.Before(cur) {

@@ -90,6 +90,12 @@ func changes(oldest, last, now time.Time) []veeam.Clause {
 	}
 }
 
+// loadSelections are the queries of a load at now: the overlap, then the
+// history before it.
+func loadSelections(now time.Time) []veeam.Selection {
+	return []veeam.Selection{{created(now.Add(-testOverlap), now)}, {created(now.Add(-testLookback), now.Add(-testOverlap))}}
+}
+
 func expectSelections(t *testing.T, src *fakeSource, queryType string, want []veeam.Selection) {
 	t.Helper()
 	got := src.selections(queryType)
@@ -132,13 +138,12 @@ func TestSteadyRefreshAsksForWhatChanged(t *testing.T) {
 	f.refresh(t)
 
 	at := func(d time.Duration) time.Time { return t0.Add(d) }
-	want := []veeam.Selection{
-		{created(t0.Add(-testLookback), t0)},
+	want := append(loadSelections(t0),
 		append(veeam.Selection{created(t0, at(15*time.Minute))}, changes(at(-3*time.Hour), t0, at(15*time.Minute))...),
 		append(veeam.Selection{created(at(15*time.Minute), at(30*time.Minute))}, changes(at(-3*time.Hour), at(15*time.Minute), at(30*time.Minute))...),
-		{created(at(30*time.Minute), at(45*time.Minute))},
-		{created(at(45*time.Minute), at(3*time.Hour+45*time.Minute))},
-	}
+		veeam.Selection{created(at(30*time.Minute), at(45*time.Minute))},
+		veeam.Selection{created(at(45*time.Minute), at(3*time.Hour+45*time.Minute))},
+	)
 	expectSelections(t, f.src, veeam.ReplicaTaskSessionType, want)
 	expectSelections(t, f.src, veeam.ReplicaJobSessionType, want)
 	expectSeries(t, f.c, "veeam_em_replica_task_sessions_total", map[string]float64{
@@ -159,7 +164,7 @@ func TestRunningSessionFollowedWithinTheLookback(t *testing.T) {
 		f.clock.Advance(step)
 		f.refresh(t)
 	}
-	want := []time.Time{t0.Add(-testLookback), old.CreationTime, old.CreationTime, t0.Add(2 * time.Hour)}
+	want := []time.Time{t0.Add(-testOverlap), t0.Add(-testLookback), old.CreationTime, old.CreationTime, t0.Add(2 * time.Hour)}
 	taskSinces, jobSinces := f.src.sinces()
 	for name, got := range map[string][]time.Time{"task": taskSinces, "job": jobSinces} {
 		if !slices.EqualFunc(got, want, time.Time.Equal) {
@@ -181,11 +186,9 @@ func TestQueryTypesFollowTheirOwnRunningSessions(t *testing.T) {
 	f.clock.Advance(time.Minute)
 	f.refresh(t)
 	now := t0.Add(time.Minute)
-	expectSelections(t, f.src, veeam.ReplicaTaskSessionType, []veeam.Selection{{created(t0.Add(-testLookback), t0)}, {created(t0, now)}})
-	expectSelections(t, f.src, veeam.ReplicaJobSessionType, []veeam.Selection{
-		{created(t0.Add(-testLookback), t0)},
-		append(veeam.Selection{created(t0, now)}, changes(j.CreationTime, t0, now)...),
-	})
+	expectSelections(t, f.src, veeam.ReplicaTaskSessionType, append(loadSelections(t0), veeam.Selection{created(t0, now)}))
+	expectSelections(t, f.src, veeam.ReplicaJobSessionType, append(loadSelections(t0),
+		append(veeam.Selection{created(t0, now)}, changes(j.CreationTime, t0, now)...)))
 }
 
 // A completion that reaches EM only after the refresh past its end saw the
@@ -268,8 +271,8 @@ func TestTransitionalSessionSettles(t *testing.T) {
 	if got := series(t, f.c, "veeam_em_replica_job_last_state")["backup_server=vbr01,job_name=Job,state=Working"]; got != 1 {
 		t.Errorf("job state Working = %v, want 1", got)
 	}
-	if n := f.src.selections(veeam.ReplicaTaskSessionType); len(n) != 2 {
-		t.Fatalf("%d task queries, want 2", len(n))
+	if n := f.src.selections(veeam.ReplicaTaskSessionType); len(n) != 3 {
+		t.Fatalf("%d task queries, want the load's 2 and 1", len(n))
 	}
 	if got := f.src.sessionsFetched(); got != 2 {
 		t.Errorf("%d sessions fetched, want only the 2 of the first refresh", got)

@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"slices"
 	"time"
 
 	"github.com/veeam-em-exporter/veeam_em_exporter/veeam"
@@ -122,30 +123,36 @@ func (s *typeSync) skip(uid string) bool {
 	return ok
 }
 
-// finish updates the unread ranges after a query that read them: all are
-// read when it completed; when it failed, every session the ranges hold
-// created after the second of the oldest one it handed over was handed
+// finish updates the unread ranges after a query that read all of them:
+// all are read when it completed; when it did not, every session the ranges
+// hold created after the second of the oldest one it handed over was handed
 // over, since pages come newest first, so the ranges shrink to that second,
 // whose sessions already applied are remembered.
 func (s *typeSync) finish(p *pass, complete bool) {
+	s.finishRanges(0, len(s.unread), p, complete)
+}
+
+// finishNewest is finish after a query of the newest unread range alone.
+func (s *typeSync) finishNewest(p *pass, complete bool) {
+	s.finishRanges(0, min(1, len(s.unread)), p, complete)
+}
+
+// finishRanges is finish for the unread ranges from to to.
+func (s *typeSync) finishRanges(from, to int, p *pass, complete bool) {
 	if complete {
-		s.unread, s.resumeSeen = nil, nil
+		s.unread, s.resumeSeen = slices.Delete(s.unread, from, to), nil
 		return
 	}
 	if !p.read {
 		return
 	}
 	bound := p.low.Add(time.Second)
-	unread := s.unread[:0]
-	for _, w := range s.unread {
-		if w.Until.After(bound) {
-			w.Until = bound
-		}
-		if w.Until.After(w.Since) {
-			unread = append(unread, w)
+	for i := from; i < to; i++ {
+		if s.unread[i].Until.After(bound) {
+			s.unread[i].Until = bound
 		}
 	}
-	s.unread = unread
+	s.unread = slices.DeleteFunc(s.unread, func(w veeam.Window) bool { return !w.Until.After(w.Since) })
 	resumeSeen := p.atLow
 	for uid := range s.resumeSeen {
 		resumeSeen[uid] = struct{}{}
