@@ -111,6 +111,10 @@ func (c *Collector) load(ctx context.Context, k *kindCollector, now time.Time) (
 		}
 	}
 	counted := k.loadCounted
+	// The ledger keeps what a later query can return again, as of the
+	// load's start: the first steady refresh asks for what ended since
+	// then, however long the load took.
+	start := k.loadStart
 	c.mu.Unlock()
 
 	if !counted {
@@ -120,14 +124,14 @@ func (c *Collector) load(ctx context.Context, k *kindCollector, now time.Time) (
 	}
 	before := c.loadRead(k)
 	defer func() { progressed = c.loadRead(k) > before }()
-	if err := loadType(ctx, c, &k.jobs, k.kind.readJobs, jobID, func(items []veeam.ReplicaJobSession, invalid int) {
-		k.state.applyJobs(items, invalid, now)
+	if err := readRanges(ctx, c, &k.jobs, time.Time{}, k.kind.readJobs, jobID, func(items []veeam.ReplicaJobSession, invalid int) {
+		k.state.applyJobs(items, invalid, k.state.horizon(start))
 		k.jobs.loadRead += len(items)
 	}); err != nil {
 		return false, []*fetchError{{what: k.kind.noun + " job", err: err}}
 	}
-	if err := loadType(ctx, c, &k.tasks, k.kind.readTasks, taskID, func(items []veeam.ReplicaTaskSession, invalid int) {
-		k.state.applyTasks(items, invalid, now)
+	if err := readRanges(ctx, c, &k.tasks, time.Time{}, k.kind.readTasks, taskID, func(items []veeam.ReplicaTaskSession, invalid int) {
+		k.state.applyTasks(items, invalid, k.state.horizon(start))
 		k.tasks.loadRead += len(items)
 	}); err != nil {
 		return false, []*fetchError{{what: k.kind.noun + " task", err: err}}
@@ -179,38 +183,67 @@ func (c *Collector) countLoad(ctx context.Context, k *kindCollector) []*fetchErr
 	return errs
 }
 
-// loadType reads the unread ranges of one type, newest first, one query
-// each.
-func loadType[T any](ctx context.Context, c *Collector, s *typeSync, run pageReader[T], id func(*T) (string, time.Time), apply func([]T, int)) error {
+// readRanges reads the unread ranges of one type that end by older, all of
+// them if older is zero, newest first, one query each. It stops at the
+// first query EM ends early, with errRangeTruncated: the rest of that range
+// stays unread.
+func readRanges[T any](ctx context.Context, c *Collector, s *typeSync, older time.Time, run pageReader[T], id func(*T) (string, time.Time), apply func([]T, int)) error {
 	for {
 		c.mu.RLock()
-		if len(s.unread) == 0 {
+		i := slices.IndexFunc(s.unread, func(w veeam.Window) bool { return older.IsZero() || !w.Until.After(older) })
+		if i < 0 {
 			c.mu.RUnlock()
 			return nil
 		}
-		sel := veeam.Selection{{Created: s.unread[0]}}
+		sel := veeam.Selection{{Created: s.unread[i]}}
 		c.mu.RUnlock()
 		p := newPass(false)
 		complete, err := readQuery(ctx, c, s, sel, p, run, id, apply, nil)
 		c.mu.Lock()
-		s.finishNewest(p, complete)
+		s.finishRanges(i, i+1, p, complete)
 		c.mu.Unlock()
 		switch {
 		case err != nil:
 			return err
 		case !complete:
-			return errLoadTruncated
+			return errRangeTruncated
 		}
 	}
 }
 
-// errLoadTruncated ends a load whose query EM ended early: the load goes on
-// from where it stopped at the next refresh.
-var errLoadTruncated = errors.New("EM ended the query early with an empty page; the load goes on from there at the next refresh")
+// errRangeTruncated ends the reading of unread ranges when EM ended a
+// query early with an empty page: the reading goes on from where it stopped
+// at the next refresh. A load cut so is not complete, and fails; a steady
+// refresh goes on with what changed meanwhile.
+var errRangeTruncated = errors.New("EM ended the query early with an empty page; the reading goes on from there at the next refresh")
 
 // steady reads what changed since the last refresh, and checks the overlap
 // when a rescan is due.
 func (c *Collector) steady(ctx context.Context, k *kindCollector, now time.Time) []*fetchError {
+	horizon := k.state.horizon(now)
+	c.mu.Lock()
+	k.jobs.planUnread(now, horizon)
+	k.tasks.planUnread(now, horizon)
+	// What this refresh reads is kept in the ledger if a later query can
+	// return it again: created or ended within the overlap, or ended since
+	// the completions last read, which this refresh asks for again if it
+	// fails.
+	jobHorizon, taskHorizon := earliest(horizon, k.jobs.changesFrom), earliest(horizon, k.tasks.changesFrom)
+	c.mu.Unlock()
+	// After a gap in the scrapes longer than the overlap, what was created
+	// before the overlap is read first, each range by a query of its own,
+	// as the load does: no session arrives there any more to shift the
+	// pages of that query.
+	if err := readRanges(ctx, c, &k.jobs, horizon, k.kind.readJobs, jobID, func(items []veeam.ReplicaJobSession, invalid int) {
+		k.state.applyJobs(items, invalid, jobHorizon)
+	}); err != nil && !errors.Is(err, errRangeTruncated) {
+		return []*fetchError{{what: k.kind.noun + " job", err: err}}
+	}
+	if err := readRanges(ctx, c, &k.tasks, horizon, k.kind.readTasks, taskID, func(items []veeam.ReplicaTaskSession, invalid int) {
+		k.state.applyTasks(items, invalid, taskHorizon)
+	}); err != nil && !errors.Is(err, errRangeTruncated) {
+		return []*fetchError{{what: k.kind.noun + " task", err: err}}
+	}
 	var jobPlan, taskPlan steadyPlan
 	c.mu.Lock()
 	jobPlan.make(&k.jobs, k.state.jobLedger.oldestRunning(), now)
@@ -236,7 +269,7 @@ func (c *Collector) steady(ctx context.Context, k *kindCollector, now time.Time)
 		}
 		defer close(jobsDone)
 		jobsComplete, jobErr = readQuery(ctx, c, &k.jobs, jobPlan.sel, jobPass, k.kind.readJobs, jobID, func(items []veeam.ReplicaJobSession, invalid int) {
-			k.state.applyJobs(items, invalid, now)
+			k.state.applyJobs(items, invalid, jobHorizon)
 		}, nil)
 	}()
 	waitForJobs := func() error {
@@ -252,7 +285,7 @@ func (c *Collector) steady(ctx context.Context, k *kindCollector, now time.Time)
 	}
 	if len(taskPlan.sel) > 0 {
 		tasksComplete, taskErr = readQuery(ctx, c, &k.tasks, taskPlan.sel, taskPass, k.kind.readTasks, taskID, func(items []veeam.ReplicaTaskSession, invalid int) {
-			k.state.applyTasks(items, invalid, now)
+			k.state.applyTasks(items, invalid, taskHorizon)
 		}, waitForJobs)
 	}
 	<-jobsDone
@@ -286,7 +319,7 @@ func (c *Collector) steady(ctx context.Context, k *kindCollector, now time.Time)
 	if len(errs) > 0 {
 		return errs
 	}
-	if err := c.rescan(ctx, k, now); err != nil {
+	if err := c.rescan(ctx, k, now, earliest(jobHorizon, taskHorizon)); err != nil {
 		return []*fetchError{err}
 	}
 	c.mu.Lock()
@@ -305,7 +338,6 @@ type steadyPlan struct {
 }
 
 func (p *steadyPlan) make(s *typeSync, oldestRunning, now time.Time) {
-	s.planUnread(now)
 	p.sel = s.unreadSelection()
 	if ended, transitional, ok := s.changes(oldestRunning, now); ok {
 		p.sel = append(p.sel, ended, transitional)
@@ -315,7 +347,7 @@ func (p *steadyPlan) make(s *typeSync, oldestRunning, now time.Time) {
 
 // rescan checks the overlap of each type when due: jobs first, so that the
 // job sessions it finds name the task sessions it finds.
-func (c *Collector) rescan(ctx context.Context, k *kindCollector, now time.Time) *fetchError {
+func (c *Collector) rescan(ctx context.Context, k *kindCollector, now, keepFrom time.Time) *fetchError {
 	horizon := k.state.horizon(now)
 	floor := now.Add(-c.lookback)
 	types := []struct {
@@ -326,13 +358,13 @@ func (c *Collector) rescan(ctx context.Context, k *kindCollector, now time.Time)
 	}{
 		{&k.jobs, k.kind.jobQuery, k.kind.noun + " job", func(sel veeam.Selection) error {
 			_, err := readQuery(ctx, c, &k.jobs, sel, newPass(false), k.kind.readJobs, jobID, func(items []veeam.ReplicaJobSession, invalid int) {
-				k.state.applyJobs(items, invalid, now)
+				k.state.applyJobs(items, invalid, keepFrom)
 			}, nil)
 			return err
 		}},
 		{&k.tasks, k.kind.taskQuery, k.kind.noun + " task", func(sel veeam.Selection) error {
 			_, err := readQuery(ctx, c, &k.tasks, sel, newPass(false), k.kind.readTasks, taskID, func(items []veeam.ReplicaTaskSession, invalid int) {
-				k.state.applyTasks(items, invalid, now)
+				k.state.applyTasks(items, invalid, keepFrom)
 			}, nil)
 			return err
 		}},

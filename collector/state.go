@@ -219,22 +219,23 @@ func newState(lookback, overlap time.Duration) *state {
 // again: the overlap before now.
 func (s *state) horizon(now time.Time) time.Time { return now.Add(-s.overlap) }
 
-// applyJobs folds one page of job sessions, read at now, into the state.
-func (s *state) applyJobs(items []veeam.ReplicaJobSession, invalid int, now time.Time) {
+// applyJobs folds one page of job sessions into the state. Those created
+// or ended from horizon on, and those running, are kept in the ledger: a
+// later query can return them again.
+func (s *state) applyJobs(items []veeam.ReplicaJobSession, invalid int, horizon time.Time) {
 	s.jobQueries.fetched += uint64(len(items))
 	s.jobQueries.invalid += uint64(invalid)
-	horizon := s.horizon(now)
 	for i := range items {
 		s.applyJob(&items[i], horizon)
 	}
 }
 
-// applyTasks folds one page of task sessions, read at now, into the state.
-// The job sessions they belong to are applied first, for their job names.
-func (s *state) applyTasks(items []veeam.ReplicaTaskSession, invalid int, now time.Time) {
+// applyTasks folds one page of task sessions into the state, keeping in
+// the ledger what applyJobs keeps. The job sessions they belong to are
+// applied first, for their job names.
+func (s *state) applyTasks(items []veeam.ReplicaTaskSession, invalid int, horizon time.Time) {
 	s.taskQueries.fetched += uint64(len(items))
 	s.taskQueries.invalid += uint64(invalid)
-	horizon := s.horizon(now)
 	for i := range items {
 		s.applyTask(&items[i], horizon)
 	}

@@ -142,7 +142,10 @@ func TestSteadyRefreshAsksForWhatChanged(t *testing.T) {
 		append(veeam.Selection{created(t0, at(15*time.Minute))}, changes(at(-3*time.Hour), t0, at(15*time.Minute))...),
 		append(veeam.Selection{created(at(15*time.Minute), at(30*time.Minute))}, changes(at(-3*time.Hour), at(15*time.Minute), at(30*time.Minute))...),
 		veeam.Selection{created(at(30*time.Minute), at(45*time.Minute))},
-		veeam.Selection{created(at(45*time.Minute), at(3*time.Hour+45*time.Minute))},
+		// The gap, longer than the overlap: what is older than the overlap
+		// first, by a query of its own.
+		veeam.Selection{created(at(45*time.Minute), at(2*time.Hour+45*time.Minute))},
+		veeam.Selection{created(at(2*time.Hour+45*time.Minute), at(3*time.Hour+45*time.Minute))},
 	)
 	expectSelections(t, f.src, veeam.ReplicaTaskSessionType, want)
 	expectSelections(t, f.src, veeam.ReplicaJobSessionType, want)
@@ -164,7 +167,10 @@ func TestRunningSessionFollowedWithinTheLookback(t *testing.T) {
 		f.clock.Advance(step)
 		f.refresh(t)
 	}
-	want := []time.Time{t0.Add(-testOverlap), t0.Add(-testLookback), old.CreationTime, old.CreationTime, t0.Add(2 * time.Hour)}
+	// The load; the running session from its creation; after 90 minutes,
+	// longer than the overlap, what is older than the overlap first; then
+	// nothing runs any more.
+	want := []time.Time{t0.Add(-testOverlap), t0.Add(-testLookback), old.CreationTime, t0.Add(30 * time.Minute), old.CreationTime, t0.Add(2 * time.Hour)}
 	taskSinces, jobSinces := f.src.sinces()
 	for name, got := range map[string][]time.Time{"task": taskSinces, "job": jobSinces} {
 		if !slices.EqualFunc(got, want, time.Time.Equal) {

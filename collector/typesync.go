@@ -53,12 +53,19 @@ type typeSync struct {
 	loadTotal, loadRead int
 }
 
-// planUnread hands the span from top to now to the unread ranges.
-func (s *typeSync) planUnread(now time.Time) {
-	if now.After(s.top) {
-		s.unread = append([]veeam.Window{{Since: s.top, Until: now}}, s.unread...)
-		s.top = now
+// planUnread hands the span from top to now to the unread ranges, split at
+// horizon when it reaches before it, so that the part where sessions may
+// still arrive is read apart from the rest.
+func (s *typeSync) planUnread(now, horizon time.Time) {
+	if !now.After(s.top) {
+		return
 	}
+	span := []veeam.Window{{Since: s.top, Until: now}}
+	if s.top.Before(horizon) && horizon.Before(now) {
+		span = []veeam.Window{{Since: horizon, Until: now}, {Since: s.top, Until: horizon}}
+	}
+	s.unread = append(span, s.unread...)
+	s.top = now
 }
 
 // unreadSelection selects the unread ranges.
@@ -130,11 +137,6 @@ func (s *typeSync) skip(uid string) bool {
 // whose sessions already applied are remembered.
 func (s *typeSync) finish(p *pass, complete bool) {
 	s.finishRanges(0, len(s.unread), p, complete)
-}
-
-// finishNewest is finish after a query of the newest unread range alone.
-func (s *typeSync) finishNewest(p *pass, complete bool) {
-	s.finishRanges(0, min(1, len(s.unread)), p, complete)
 }
 
 // finishRanges is finish for the unread ranges from to to.
