@@ -1,7 +1,6 @@
 package collector_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -28,7 +27,7 @@ type simExporter struct {
 	clock     *emsim.ManualClock
 	collector *collector.Collector
 	registry  *prometheus.Registry
-	logs      *bytes.Buffer
+	logs      *lockedBuffer
 	logger    log.Logger
 }
 
@@ -41,8 +40,8 @@ func newSimExporter(tb testing.TB, topology emsim.Topology, latency time.Duratio
 		tb.Fatal(err)
 	}
 	tb.Cleanup(sim.Close)
-	logs := &bytes.Buffer{}
-	logger := log.NewLogfmtLogger(log.NewSyncWriter(logs))
+	logs := &lockedBuffer{}
+	logger := log.NewLogfmtLogger(logs)
 	client, err := veeam.New(veeam.Config{
 		URL: sim.URL, Username: simUser, Password: func() (string, error) { return simPassword, nil },
 		PageSize: pageSize, Logger: logger, Now: clock.Now,

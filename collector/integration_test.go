@@ -42,7 +42,7 @@ type stack struct {
 	route     *atomic.Int32 // a route* constant: where the next connection goes
 	collector *collector.Collector
 	registry  *prometheus.Registry
-	logs      *bytes.Buffer
+	logs      *lockedBuffer
 	logger    log.Logger
 	password  *atomic.Value // what the exporter sends at its next logon
 
@@ -86,8 +86,8 @@ func newStack(t *testing.T, pageSize int, maxBody int64, adjust ...func(*collect
 			return dialer.DialContext(ctx, network, addr)
 		},
 	}
-	logs := &bytes.Buffer{}
-	logger := log.NewLogfmtLogger(log.NewSyncWriter(logs))
+	logs := &lockedBuffer{}
+	logger := log.NewLogfmtLogger(logs)
 	password := &atomic.Value{}
 	password.Store(simPassword)
 	client, err := veeam.New(veeam.Config{
@@ -114,6 +114,31 @@ func newStack(t *testing.T, pageSize int, maxBody int64, adjust ...func(*collect
 	s.closeForeign = func() { closeForeign.Do(foreign.Close) }
 	t.Cleanup(s.close)
 	return s
+}
+
+// lockedBuffer is a log the collector's background refreshes write to while
+// the test reads and resets it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func (b *lockedBuffer) Reset() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf.Reset()
 }
 
 // close ends everything the stack started; it may be called more than once.
