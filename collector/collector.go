@@ -302,7 +302,7 @@ func (c *Collector) statusMetrics() []prometheus.Metric {
 	for _, k := range c.kinds {
 		name := string(k.kind.name)
 		metrics = append(metrics,
-			prometheus.MustNewConstMetric(d.collectorSuccess, prometheus.GaugeValue, boolValue(k.succeeded && k.loaded), name),
+			prometheus.MustNewConstMetric(d.collectorSuccess, prometheus.GaugeValue, boolValue(k.succeeded), name),
 			prometheus.MustNewConstMetric(d.collectorDuration, prometheus.GaugeValue, k.duration.Seconds(), name),
 			prometheus.MustNewConstMetric(d.loadProgress, prometheus.GaugeValue, k.loadProgress(), name))
 		for _, q := range []struct {

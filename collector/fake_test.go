@@ -141,13 +141,6 @@ func replicaJobInfo(j *veeam.ReplicaJobSession) (time.Time, time.Time, bool) {
 	return j.CreationTime, endOf(j.Completed(), j.EndTime), j.Transitional()
 }
 
-func endOf(completed bool, end time.Time) time.Time {
-	if completed {
-		return end
-	}
-	return time.Time{}
-}
-
 func (f *fakeSource) ReplicaTaskSessions(ctx context.Context, sel veeam.Selection, each func(veeam.Page[veeam.ReplicaTaskSession]) error) (veeam.QueryStats, error) {
 	f.mu.Lock()
 	f.taskSinces = append(f.taskSinces, oldestCreated(sel))

@@ -354,22 +354,23 @@ func (c *Collector) rescan(ctx context.Context, k *kindCollector, now, keepFrom 
 		s    *typeSync
 		typ  string
 		what string
+		ours func(veeam.Clause) int // the ledger's count, under the lock
 		read func(veeam.Selection) error
 	}{
-		{&k.jobs, k.kind.jobQuery, k.kind.noun + " job", func(sel veeam.Selection) error {
+		{&k.jobs, k.kind.jobQuery, k.kind.noun + " job", k.state.jobLedger.count, func(sel veeam.Selection) error {
 			_, err := readQuery(ctx, c, &k.jobs, sel, newPass(false), k.kind.readJobs, jobID, func(items []veeam.ReplicaJobSession, invalid int) {
 				k.state.applyJobs(items, invalid, keepFrom)
 			}, nil)
 			return err
 		}},
-		{&k.tasks, k.kind.taskQuery, k.kind.noun + " task", func(sel veeam.Selection) error {
+		{&k.tasks, k.kind.taskQuery, k.kind.noun + " task", k.state.taskLedger.count, func(sel veeam.Selection) error {
 			_, err := readQuery(ctx, c, &k.tasks, sel, newPass(false), k.kind.readTasks, taskID, func(items []veeam.ReplicaTaskSession, invalid int) {
 				k.state.applyTasks(items, invalid, keepFrom)
 			}, nil)
 			return err
 		}},
 	}
-	for i, t := range types {
+	for _, t := range types {
 		c.mu.RLock()
 		due := t.s.rescanDue(now, c.rescanInterval)
 		c.mu.RUnlock()
@@ -379,21 +380,23 @@ func (c *Collector) rescan(ctx context.Context, k *kindCollector, now, keepFrom 
 		count := func(cl veeam.Clause) int {
 			c.mu.RLock()
 			defer c.mu.RUnlock()
-			if i == 0 {
-				return k.state.jobLedger.count(cl)
-			}
-			return k.state.taskLedger.count(cl)
+			return t.ours(cl)
 		}
 		// Sessions created within the overlap, and sessions ended within
-		// it, each a dimension EM may know more of than the exporter.
+		// it: EM may know more of either than the exporter. Both are
+		// checked at once, to spare a slow EM a round trip.
 		dimensions := []rescanDimension{
-			{whole: veeam.Clause{Created: veeam.Window{Since: horizon, Until: now}}, byEnd: false},
+			{whole: veeam.Clause{Created: veeam.Window{Since: horizon, Until: now}}},
 			{whole: veeam.Clause{Created: veeam.Window{Since: floor, Until: now}, Ended: veeam.Window{Since: horizon, Until: now}}, byEnd: true},
 		}
-		for _, d := range dimensions {
-			if err := c.rescanDimension(ctx, t.typ, d, count, t.read); err != nil {
-				return &fetchError{what: t.what, err: fmt.Errorf("rescan the overlap: %w", err)}
-			}
+		errs := make([]error, len(dimensions))
+		var wg sync.WaitGroup
+		for i, d := range dimensions {
+			wg.Go(func() { errs[i] = c.checkDimension(ctx, t.typ, d, count, t.read) })
+		}
+		wg.Wait()
+		if err := firstError(errs); err != nil {
+			return &fetchError{what: t.what, err: fmt.Errorf("rescan the overlap: %w", err)}
 		}
 		c.mu.Lock()
 		t.s.lastRescan = now
@@ -427,11 +430,11 @@ func (d rescanDimension) window() veeam.Window {
 	return d.whole.Created
 }
 
-// rescanDimension compares EM's count of the sessions of d with the
+// checkDimension compares EM's count of the sessions of d with the
 // ledger's; where EM holds more, it compares bucket by bucket and reads the
 // buckets that differ. A count EM cannot give exactly is taken as a
 // difference.
-func (c *Collector) rescanDimension(ctx context.Context, typ string, d rescanDimension, ours func(veeam.Clause) int, read func(veeam.Selection) error) error {
+func (c *Collector) checkDimension(ctx context.Context, typ string, d rescanDimension, ours func(veeam.Clause) int, read func(veeam.Selection) error) error {
 	emHasMore := func(cl veeam.Clause) (bool, bool, error) {
 		n, err := c.src.CountSessions(ctx, typ, veeam.Selection{cl})
 		if err != nil {
@@ -454,7 +457,7 @@ func (c *Collector) rescanDimension(ctx context.Context, typ string, d rescanDim
 		wg.Go(func() { differs[i], _, errs[i] = emHasMore(d.bucket(w)) })
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := firstError(errs); err != nil {
 		return err
 	}
 	var sel veeam.Selection
@@ -467,4 +470,15 @@ func (c *Collector) rescanDimension(ctx context.Context, typ string, d rescanDim
 		return nil
 	}
 	return read(sel)
+}
+
+// firstError is the first error of concurrent calls: when EM fails, they
+// all fail alike, and one says why.
+func firstError(errs []error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

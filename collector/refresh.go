@@ -86,18 +86,12 @@ type LoadProgress struct {
 }
 
 func (e *RefreshPendingError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "the refresh from Enterprise Manager is still running after %s", e.RunningFor.Round(time.Millisecond))
-	for i, l := range e.Loading {
-		if i == 0 {
-			b.WriteString(": initial load of ")
-		} else {
-			b.WriteString(", ")
-		}
-		fmt.Fprintf(&b, "%s %.0f%%", l.Collector, 100*l.Ratio)
+	loading := ""
+	if len(e.Loading) > 0 {
+		loading = ": initial load of " + loadProgressText(e.Loading)
 	}
-	b.WriteString("; it goes on, and a later scrape gets its result")
-	return b.String()
+	return fmt.Sprintf("the refresh from Enterprise Manager is still running after %s%s; it goes on, and a later scrape gets its result",
+		e.RunningFor.Round(time.Millisecond), loading)
 }
 
 func (e *RefreshPendingError) Unwrap() error { return e.Cause }

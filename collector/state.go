@@ -270,6 +270,14 @@ func later(a, b time.Time) time.Time {
 	return a
 }
 
+// endOf is a session's end as EM's filters see it: none until it completed.
+func endOf(completed bool, end time.Time) time.Time {
+	if completed {
+		return end
+	}
+	return time.Time{}
+}
+
 // earliest is the earlier of two times, where zero means none yet.
 func earliest(cur, t time.Time) time.Time {
 	if cur.IsZero() || t.Before(cur) {
@@ -308,13 +316,8 @@ func (s *state) applyJob(j *veeam.ReplicaJobSession, horizon time.Time) {
 		series.latest, series.latestState, series.jobType = ref, j.State, j.JobType
 	}
 	counted := s.jobLedger.counted(j.UID)
-	completed := j.Completed()
-	end := time.Time{}
-	if completed {
-		end = j.EndTime
-	}
-	s.jobLedger.note(j.UID, key, j.CreationTime, end, j.Transitional(), horizon)
-	if !completed {
+	s.jobLedger.note(j.UID, key, j.CreationTime, endOf(j.Completed(), j.EndTime), j.Transitional(), horizon)
+	if !j.Completed() {
 		return
 	}
 	if ref.supersedes(series.lastCompleted.sessionRef) {
@@ -368,13 +371,8 @@ func (s *state) applyTask(t *veeam.ReplicaTaskSession, horizon time.Time) {
 		series.latest, series.latestState = ref, t.State
 	}
 	counted := s.taskLedger.counted(t.UID)
-	completed := t.Completed()
-	end := time.Time{}
-	if completed {
-		end = t.EndTime
-	}
-	s.taskLedger.note(t.UID, key, t.CreationTime, end, t.Transitional(), horizon)
-	if !completed {
+	s.taskLedger.note(t.UID, key, t.CreationTime, endOf(t.Completed(), t.EndTime), t.Transitional(), horizon)
+	if !t.Completed() {
 		return
 	}
 	done := finishedSession{sessionRef: ref, end: t.EndTime, result: t.Result, totalSize: t.TotalSize}

@@ -45,8 +45,8 @@ type typeSync struct {
 	// changesFrom is when the last complete refresh began, less
 	// changesSlack: sessions that end from then on are read again.
 	changesFrom time.Time
-	// lastRescan is when the overlap was last checked; zero before the
-	// first time.
+	// lastRescan is when the overlap was last checked, or when the load
+	// began.
 	lastRescan time.Time
 	// loadTotal is how many sessions the initial load counted when it
 	// began, -1 if EM would not say; loadRead how many it has read.
@@ -164,7 +164,7 @@ func (s *typeSync) finishRanges(from, to int, p *pass, complete bool) {
 
 // rescanDue reports whether the overlap should be checked at now.
 func (s *typeSync) rescanDue(now time.Time, interval time.Duration) bool {
-	return s.lastRescan.IsZero() || now.Sub(s.lastRescan) >= interval
+	return now.Sub(s.lastRescan) >= interval
 }
 
 // buckets splits w into n slices of whole seconds, as EM's filter sees

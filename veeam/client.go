@@ -99,7 +99,7 @@ type Client struct {
 	retryAfter retryAfterHold
 	requestLog requestLog
 
-	logons, logonFailures, logoffs, requests atomic.Uint64
+	logons, logonFailures, logoffs atomic.Uint64
 }
 
 // logonSession is one logon to EM. Sessions are compared by pointer: a
@@ -232,7 +232,7 @@ func (c *Client) Stats() Stats {
 		Logons:            c.logons.Load(),
 		LogonFailures:     c.logonFailures.Load(),
 		Logoffs:           c.logoffs.Load(),
-		Requests:          c.requests.Load(),
+		Requests:          sum(requests),
 		LogonRejections:   rejections,
 		LogonBackoffUntil: until,
 		RetryAfterUntil:   c.retryAfter.activeUntil(c.now()),
@@ -512,7 +512,6 @@ func (c *Client) send(ctx context.Context, typ, op string, req *http.Request) (*
 		return nil, nil, fmt.Errorf("%s: %w", op, err)
 	}
 	req.Header.Set("Accept", "application/xml")
-	c.requests.Add(1)
 	resp, err := c.http.Do(req)
 	if err != nil {
 		err = requestError(ctx, op, c.host, err)

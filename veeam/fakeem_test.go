@@ -297,26 +297,44 @@ func (c *fakeClock) advance(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
+// collected is every page of a query at once.
+type collected[T any] struct {
+	Items []T // newest first, as EM sorted them
+	QueryStats
+}
+
+// collect runs a query that hands over pages and returns all of them. On
+// error the result holds the pages read before it.
+func collect[T any](ctx context.Context, query func(context.Context, Selection, func(Page[T]) error) (QueryStats, error), sel Selection) (collected[T], error) {
+	var res collected[T]
+	var err error
+	res.QueryStats, err = query(ctx, sel, func(p Page[T]) error {
+		res.Items = append(res.Items, p.Items...)
+		return nil
+	})
+	return res, err
+}
+
 // The helpers below read every page of a query created within w, oldest
 // first, as the tests written for a collecting client expect.
 
-func replicaTasks(ctx context.Context, c *Client, w Window) (QueryResult[ReplicaTaskSession], error) {
-	return oldestFirst(Collect(ctx, c.ReplicaTaskSessions, Created(w)))
+func replicaTasks(ctx context.Context, c *Client, w Window) (collected[ReplicaTaskSession], error) {
+	return oldestFirst(collect(ctx, c.ReplicaTaskSessions, Created(w)))
 }
 
-func replicaJobs(ctx context.Context, c *Client, w Window) (QueryResult[ReplicaJobSession], error) {
-	return oldestFirst(Collect(ctx, c.ReplicaJobSessions, Created(w)))
+func replicaJobs(ctx context.Context, c *Client, w Window) (collected[ReplicaJobSession], error) {
+	return oldestFirst(collect(ctx, c.ReplicaJobSessions, Created(w)))
 }
 
-func backupTasks(ctx context.Context, c *Client, w Window) (QueryResult[BackupTaskSession], error) {
-	return oldestFirst(Collect(ctx, c.BackupTaskSessions, Created(w)))
+func backupTasks(ctx context.Context, c *Client, w Window) (collected[BackupTaskSession], error) {
+	return oldestFirst(collect(ctx, c.BackupTaskSessions, Created(w)))
 }
 
-func backupJobs(ctx context.Context, c *Client, w Window) (QueryResult[BackupJobSession], error) {
-	return oldestFirst(Collect(ctx, c.BackupJobSessions, Created(w)))
+func backupJobs(ctx context.Context, c *Client, w Window) (collected[BackupJobSession], error) {
+	return oldestFirst(collect(ctx, c.BackupJobSessions, Created(w)))
 }
 
-func oldestFirst[T any](res QueryResult[T], err error) (QueryResult[T], error) {
+func oldestFirst[T any](res collected[T], err error) (collected[T], error) {
 	slices.Reverse(res.Items)
 	return res, err
 }

@@ -162,26 +162,6 @@ type QueryStats struct {
 	Truncated bool
 }
 
-// QueryResult is every page of a query at once.
-type QueryResult[T any] struct {
-	Items []T // newest first, as EM sorted them
-	QueryStats
-}
-
-// Collect runs a query that hands over pages (such as
-// Client.ReplicaTaskSessions) and returns all of them at once. On error the
-// result holds the pages read before it. It suits small answers: a large
-// one is best applied page by page.
-func Collect[T any](ctx context.Context, query func(context.Context, Selection, func(Page[T]) error) (QueryStats, error), sel Selection) (QueryResult[T], error) {
-	var res QueryResult[T]
-	var err error
-	res.QueryStats, err = query(ctx, sel, func(p Page[T]) error {
-		res.Items = append(res.Items, p.Items...)
-		return nil
-	})
-	return res, err
-}
-
 // runQuery fetches every page of a query and hands each page's entities to
 // each, in page order; an error from each ends the query with that error.
 // EM is asked for the newest sessions first (see queryURL). The first page

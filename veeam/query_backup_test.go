@@ -97,7 +97,7 @@ func backupJobFromTruth(t *testing.T, js emsim.JobSession) BackupJobSession {
 
 // checkAgainstTruth compares what a query returned with the ground truth
 // of its window: the same sessions, field for field, oldest first.
-func checkAgainstTruth[T any](t *testing.T, got QueryResult[T], want map[string]T, uid func(*T) string, created func(*T) time.Time) {
+func checkAgainstTruth[T any](t *testing.T, got collected[T], want map[string]T, uid func(*T) string, created func(*T) time.Time) {
 	t.Helper()
 	if got.Invalid != 0 || got.Pages < 2 {
 		t.Errorf("%d invalid entities over %d pages, want none over several", got.Invalid, got.Pages)

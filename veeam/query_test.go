@@ -185,7 +185,7 @@ func TestSelectionFilter(t *testing.T) {
 	if _, err := replicaTaskQueryFiltered(t, c, sel); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Collect(testContext(t), c.ReplicaJobSessions, sel[2:]); err != nil {
+	if _, err := collect(testContext(t), c.ReplicaJobSessions, sel[2:]); err != nil {
 		t.Fatal(err)
 	}
 	q := f.rawQueries()
@@ -202,9 +202,9 @@ func TestSelectionFilter(t *testing.T) {
 	}
 }
 
-func replicaTaskQueryFiltered(t *testing.T, c *Client, sel Selection) (QueryResult[ReplicaTaskSession], error) {
+func replicaTaskQueryFiltered(t *testing.T, c *Client, sel Selection) (collected[ReplicaTaskSession], error) {
 	t.Helper()
-	return Collect(testContext(t), c.ReplicaTaskSessions, sel)
+	return collect(testContext(t), c.ReplicaTaskSessions, sel)
 }
 
 func TestSelectionMatchesAsTheFilter(t *testing.T) {

@@ -76,6 +76,15 @@ func (l *requestLog) snapshot() (map[RequestKey]uint64, map[string]uint64) {
 	return requests, bytes
 }
 
+// sum is how many requests counts holds in all.
+func sum(counts map[RequestKey]uint64) uint64 {
+	var n uint64
+	for _, c := range counts {
+		n += c
+	}
+	return n
+}
+
 // outcomeOf classifies the error a request ended with; fallback is the
 // outcome of an error of no known type.
 func outcomeOf(err error, fallback RequestOutcome) RequestOutcome {
