@@ -51,6 +51,7 @@ func main() {
 		caFile        = kingpin.Flag("veeam.ca-file", "PEM file of CA certificates to trust for Enterprise Manager, in addition to the system roots.").String()
 		insecure      = kingpin.Flag("veeam.insecure-skip-verify", "Do not verify Enterprise Manager's TLS certificate (unsafe).").Bool()
 		timeout       = kingpin.Flag("veeam.timeout", "How long a scrape waits for the refresh when Prometheus sends no scrape timeout header.").Default("30s").Duration()
+		minRefresh    = kingpin.Flag("veeam.min-refresh-interval", "A scrape that comes within this of the end of an EM server's last successful refresh is served that refresh's state without asking EM. 0 refreshes at every scrape; set it a little below the scrape interval when two Prometheus servers (an HA pair) scrape this exporter, so that EM sees one refresh per interval.").Default("0s").Duration()
 		refreshLimit  = kingpin.Flag("veeam.refresh-timeout", "Upper bound of a refresh, which goes on past the scrape that started it: a first load of a long history on a slow EM spans several scrapes, and one cut by this bound goes on from where it is at the next.").Default("10m").Duration()
 		pageSize      = kingpin.Flag("veeam.page-size", "Entities per page in Enterprise Manager queries.").Default("1000").Int()
 		maxBody       = kingpin.Flag("veeam.max-body-bytes", "Largest Enterprise Manager response body accepted.").Default("268435456").Int64()
@@ -68,6 +69,7 @@ func main() {
 		soakClock     = addSoakClockFlag(kingpin.CommandLine)
 	)
 	addEnvars(kingpin.CommandLine)
+	setVersionFromBuild()
 	kingpin.Version(version.Print(exporterName))
 	kingpin.HelpFlag.Short('h')
 	kingpin.Parse()
@@ -89,6 +91,8 @@ func main() {
 		os.Exit(1)
 	}
 	clock := soakClock.now(logger)
+	collectorOptions := collector.Options{Kinds: kinds, Lookback: lookback, Overlap: overlap, RescanInterval: *rescan,
+		RefreshTimeout: *refreshLimit, MinRefreshInterval: *minRefresh, Now: clock}
 	// Single-target mode serves EM's metrics on /metrics; with a
 	// configuration file, /probe serves any number of EM servers.
 	var single *singleTarget
@@ -96,7 +100,7 @@ func main() {
 		single, err = newSingleTarget(singleTargetConfig{
 			url: *emURL, username: *username, passwordFile: *passwordFile, caFile: *caFile, insecure: *insecure,
 			pageSize: *pageSize, maxBody: *maxBody, demo: *demo,
-			collector: collector.Options{Kinds: kinds, Lookback: lookback, Overlap: overlap, RescanInterval: *rescan, RefreshTimeout: *refreshLimit, Now: clock},
+			collector: collectorOptions,
 		}, clock, logger)
 		if err != nil {
 			level.Error(logger).Log("msg", "Cannot set up Enterprise Manager", "err", err)
@@ -119,7 +123,7 @@ func main() {
 			Client: func(cfg *veeam.Config) {
 				cfg.PageSize, cfg.MaxBodyBytes, cfg.Now = *pageSize, *maxBody, clock
 			},
-			Collector:   collector.Options{Lookback: lookback, Overlap: overlap, RescanInterval: *rescan, RefreshTimeout: *refreshLimit, Now: clock, Kinds: kinds},
+			Collector:   collectorOptions,
 			Handler:     handlerOptions,
 			IdleTimeout: *probeIdle,
 			Logger:      logger,

@@ -48,6 +48,10 @@ type Options struct {
 	// RefreshTimeout bounds each refresh; a refresh outlives the scrape
 	// that started it up to this. Zero means DefaultRefreshTimeout.
 	RefreshTimeout time.Duration
+	// MinRefreshInterval is how long after a successful refresh the state
+	// is served as it is, without asking EM; zero refreshes at every
+	// Refresh. It follows the wall clock, as scrapes do, not Now.
+	MinRefreshInterval time.Duration
 	// Now is the clock that windows and expiry follow; nil means time.Now.
 	Now func() time.Time
 	// Logger receives one error line per failed refresh; nil discards.
@@ -69,10 +73,14 @@ type Collector struct {
 	lookback       time.Duration
 	rescanInterval time.Duration
 	refreshTimeout time.Duration
+	// minRefreshInterval: see Options.MinRefreshInterval.
+	minRefreshInterval time.Duration
 
 	flightMu sync.Mutex
 	flight   *refreshFlight // the refresh under way, nil if none
-	closed   bool           // Close was called: no new refresh starts
+	// lastRefreshed is when the last successful refresh ended.
+	lastRefreshed time.Time
+	closed        bool // Close was called: no new refresh starts
 	// life ends at Close; every refresh's calls to EM end with it.
 	life    context.Context
 	endLife context.CancelFunc
@@ -151,15 +159,16 @@ func New(src Source, opts Options) *Collector {
 	}
 	life, endLife := context.WithCancel(context.Background())
 	c := &Collector{
-		src:            src,
-		now:            opts.Now,
-		logger:         opts.Logger,
-		own:            newOwnDescs(),
-		lookback:       opts.Lookback,
-		rescanInterval: opts.RescanInterval,
-		refreshTimeout: opts.RefreshTimeout,
-		life:           life,
-		endLife:        endLife,
+		src:                src,
+		now:                opts.Now,
+		logger:             opts.Logger,
+		own:                newOwnDescs(),
+		lookback:           opts.Lookback,
+		rescanInterval:     opts.RescanInterval,
+		refreshTimeout:     opts.RefreshTimeout,
+		minRefreshInterval: opts.MinRefreshInterval,
+		life:               life,
+		endLife:            endLife,
 	}
 	for _, name := range opts.Kinds {
 		kind, err := kindOf(name)

@@ -29,6 +29,11 @@ type refreshFlight struct {
 // long history on a slow EM completes over several scrapes instead of
 // starting over at each. veeam_em_up is 0 until a refresh that a caller
 // waited for ends successfully with every collector loaded.
+//
+// Within Options.MinRefreshInterval of the end of a successful refresh,
+// Refresh returns at once and the state is served as that refresh left it:
+// two Prometheus servers of an HA pair then cost EM one refresh per scrape
+// interval, not two.
 func (c *Collector) Refresh(ctx context.Context) error {
 	c.flightMu.Lock()
 	if c.closed {
@@ -36,6 +41,10 @@ func (c *Collector) Refresh(ctx context.Context) error {
 		return ErrClosed
 	}
 	flight := c.flight
+	if flight == nil && c.minRefreshInterval > 0 && !c.lastRefreshed.IsZero() && time.Since(c.lastRefreshed) < c.minRefreshInterval {
+		c.flightMu.Unlock()
+		return nil
+	}
 	if flight == nil {
 		// Close ends the refresh too, so nothing talks to EM after the
 		// exporter logged off.
@@ -47,6 +56,9 @@ func (c *Collector) Refresh(ctx context.Context) error {
 			flight.err = c.refresh(refreshCtx)
 			c.flightMu.Lock()
 			c.flight = nil
+			if flight.err == nil {
+				c.lastRefreshed = time.Now()
+			}
 			c.flightMu.Unlock()
 			close(flight.done)
 		}()

@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/veeam-em-exporter/veeam_em_exporter/veeam"
+	"github.com/veeam-em-exporter/veeam_em_exporter/veeam/emsim"
 )
 
 // statusMetrics are the metrics that change when a refresh fails.
@@ -339,4 +341,44 @@ func TestCloseEndsTheRefreshUnderWay(t *testing.T) {
 	if after, _ := f.src.sinces(); len(after) != len(calls) {
 		t.Errorf("a refresh after Close queried EM (%d task queries, want %d)", len(after), len(calls))
 	}
+}
+
+// TestMinRefreshIntervalServesLastRefresh checks that a scrape soon after a
+// successful refresh costs EM nothing, that a failed refresh does not count
+// as one, and that the interval ends.
+func TestMinRefreshIntervalServesLastRefresh(t *testing.T) {
+	const interval = time.Second
+	f := &fixture{src: &fakeSource{logons: 1}, clock: emsim.NewManualClock(t0), logs: &bytes.Buffer{}}
+	f.c = New(f.src, Options{Lookback: testLookback, Overlap: testOverlap, Now: f.clock.Now,
+		Logger: log.NewLogfmtLogger(log.NewSyncWriter(f.logs)), MinRefreshInterval: interval})
+	f.src.set(statesAndResults())
+	queries := func() int { return f.src.queried("ReplicaTaskSession") }
+
+	began := time.Now()
+	f.refresh(t)
+	afterFirst := queries()
+	f.refresh(t) // within the interval: served as it is
+	if time.Since(began) >= interval {
+		t.Skip("the machine is too slow for this interval")
+	}
+	if queries() != afterFirst {
+		t.Errorf("a refresh within the interval queried EM: %d task queries, want %d", queries(), afterFirst)
+	}
+	expectSeries(t, f.c, "veeam_em_refreshes_total", map[string]float64{"": 1})
+	expectSeries(t, f.c, "veeam_em_up", map[string]float64{"": 1})
+
+	time.Sleep(interval)
+	f.src.failWith(errors.New("EM down"), nil)
+	if err := f.c.Refresh(context.Background()); err == nil {
+		t.Fatal("refresh after the interval did not ask EM")
+	}
+	// A failed refresh is no reason to wait: the next scrape asks again.
+	f.src.failWith(nil, nil)
+	before := queries()
+	f.refresh(t)
+	if queries() == before {
+		t.Error("the refresh after a failed one was served without asking EM")
+	}
+	expectSeries(t, f.c, "veeam_em_refreshes_total", map[string]float64{"": 3})
+	expectSeries(t, f.c, "veeam_em_up", map[string]float64{"": 1})
 }
