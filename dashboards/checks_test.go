@@ -32,6 +32,7 @@ func checkDashboard(d *grafanaDashboard, all []*grafanaDashboard, known knownMet
 	problems = append(problems, checkDatasources(d.file, "", d.raw)...)
 	problems = append(problems, checkLinks(d, all)...)
 	problems = append(problems, checkQueries(d, known)...)
+	problems = append(problems, checkConventions(d, known.counters)...)
 	return problems
 }
 

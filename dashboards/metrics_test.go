@@ -29,6 +29,9 @@ type knownMetrics struct {
 	exporter    map[string]bool
 	recorded    map[string]bool
 	rulesSource string // where recorded comes from, for messages
+	// counters are the exporter's cumulative series: the families of type
+	// counter, and the _bucket, _sum and _count series of its histograms.
+	counters map[string]bool
 }
 
 func (k knownMetrics) check(name string) error {
@@ -48,7 +51,8 @@ func (k knownMetrics) check(name string) error {
 func loadKnownMetrics(t *testing.T) knownMetrics {
 	t.Helper()
 	recorded, source := recordedMetrics(t, rulesFile)
-	return knownMetrics{exporter: exporterMetricNames(t), recorded: recorded, rulesSource: source}
+	exporter, counters := exporterMetricNames(t)
+	return knownMetrics{exporter: exporter, recorded: recorded, rulesSource: source, counters: counters}
 }
 
 // recordedMetrics returns the names the rule file at path records, and how
@@ -109,8 +113,11 @@ func recordedNames(ruleFile string) []string {
 // registry assembled as main.go does, after one refresh from the simulated
 // Enterprise Manager, so every family has series. Histograms contribute
 // the names of their series (_bucket, _sum, _count), which is what PromQL
-// selects.
-func exporterMetricNames(t *testing.T) map[string]bool {
+// selects. counters holds the names among them whose value only grows:
+// counters, and the series of histograms and summaries but their quantiles.
+// A counter family whose name lacks _total fails the test: the suffix is
+// how the rules, the dashboards and their readers tell counters apart.
+func exporterMetricNames(t *testing.T) (names, counters map[string]bool) {
 	t.Helper()
 	sim, err := emsim.Start(emsim.Config{
 		Seed:     1,
@@ -149,11 +156,16 @@ func exporterMetricNames(t *testing.T) map[string]bool {
 	if err != nil {
 		t.Fatalf("gather the exporter's metrics: %v", err)
 	}
-	names := make(map[string]bool)
+	names, counters = make(map[string]bool), make(map[string]bool)
 	for _, family := range families {
 		name := family.GetName()
 		switch family.GetType().String() {
-		case "HISTOGRAM", "GAUGE_HISTOGRAM":
+		case "HISTOGRAM":
+			for _, series := range []string{name + "_bucket", name + "_sum", name + "_count"} {
+				names[series] = true
+				counters[series] = true
+			}
+		case "GAUGE_HISTOGRAM":
 			names[name+"_bucket"] = true
 			names[name+"_sum"] = true
 			names[name+"_count"] = true
@@ -161,9 +173,17 @@ func exporterMetricNames(t *testing.T) map[string]bool {
 			names[name] = true
 			names[name+"_sum"] = true
 			names[name+"_count"] = true
+			counters[name+"_sum"] = true
+			counters[name+"_count"] = true
+		case "COUNTER":
+			if !strings.HasSuffix(name, "_total") {
+				t.Errorf("counter %s lacks the _total suffix", name)
+			}
+			names[name] = true
+			counters[name] = true
 		default:
 			names[name] = true
 		}
 	}
-	return names
+	return names, counters
 }

@@ -39,6 +39,7 @@ type grafanaPanel struct {
 	ID          int            `json:"id"`
 	Type        string         `json:"type"`
 	Title       string         `json:"title"`
+	Description string         `json:"description"`
 	Datasource  *datasourceRef `json:"datasource"`
 	Targets     []panelTarget  `json:"targets"`
 	Panels      []grafanaPanel `json:"panels"` // those of a collapsed row
@@ -52,12 +53,15 @@ type grafanaPanel struct {
 type panelTarget struct {
 	RefID      string         `json:"refId"`
 	Expr       string         `json:"expr"`
+	Instant    bool           `json:"instant"`
 	Datasource *datasourceRef `json:"datasource"`
 }
 
 type templateVariable struct {
 	Name       string          `json:"name"`
+	Label      string          `json:"label"`
 	Type       string          `json:"type"`
+	Refresh    int             `json:"refresh"` // 1 on dashboard load, 2 on time range change
 	Query      json.RawMessage `json:"query"`
 	Datasource *datasourceRef  `json:"datasource"`
 }
@@ -78,6 +82,10 @@ type promQuery struct {
 	source string // where it is, for messages: `veeam-em-vm.json panel 3 "State" target A`
 	record string // a unique metric name for it in the generated rule file
 	expr   string // as written, Grafana variables included
+	// variable is set for the query of a template variable, which lists
+	// label values rather than plotting the series it selects.
+	variable bool
+	instant  bool // a panel target evaluated once, at the end of the time range
 }
 
 // loadDashboards reads every *.json file of dir.
@@ -103,7 +111,13 @@ func loadDashboard(file string) (*grafanaDashboard, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read dashboard: %w", err)
 	}
-	d := &grafanaDashboard{file: filepath.Base(file)}
+	return parseDashboard(filepath.Base(file), content)
+}
+
+// parseDashboard reads a dashboard from its JSON text; file names it in
+// messages.
+func parseDashboard(file string, content []byte) (*grafanaDashboard, error) {
+	d := &grafanaDashboard{file: file}
 	if err := json.Unmarshal(content, &d.raw); err != nil {
 		return nil, fmt.Errorf("dashboard %s is not valid JSON: %w", d.file, err)
 	}
@@ -153,9 +167,10 @@ func (d *grafanaDashboard) queries() ([]promQuery, error) {
 	for _, p := range d.allPanels() {
 		for _, target := range p.Targets {
 			queries = append(queries, promQuery{
-				source: fmt.Sprintf("%s panel %d %q target %s", d.file, p.ID, p.Title, target.RefID),
-				record: fmt.Sprintf("%s:panel_%d_%s", prefix, p.ID, recordFragment(target.RefID)),
-				expr:   target.Expr,
+				source:  fmt.Sprintf("%s panel %d %q target %s", d.file, p.ID, p.Title, target.RefID),
+				record:  fmt.Sprintf("%s:panel_%d_%s", prefix, p.ID, recordFragment(target.RefID)),
+				expr:    target.Expr,
+				instant: target.Instant,
 			})
 		}
 	}
@@ -181,9 +196,10 @@ func (d *grafanaDashboard) queries() ([]promQuery, error) {
 			continue
 		}
 		queries = append(queries, promQuery{
-			source: fmt.Sprintf("%s variable %q", d.file, v.Name),
-			record: fmt.Sprintf("%s:variable_%s", prefix, recordFragment(v.Name)),
-			expr:   expr,
+			source:   fmt.Sprintf("%s variable %q", d.file, v.Name),
+			record:   fmt.Sprintf("%s:variable_%s", prefix, recordFragment(v.Name)),
+			expr:     expr,
+			variable: true,
 		})
 	}
 	return queries, nil

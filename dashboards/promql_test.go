@@ -143,6 +143,7 @@ const (
 	numberToken                      // numbers and durations
 	stringToken
 	punctuationToken // one character: ( ) { } [ ] , = ! etc.
+	variableToken    // a Grafana variable outside a string, by its name
 )
 
 type token struct {
@@ -163,6 +164,15 @@ func tokenize(expr string) ([]token, error) {
 			for i < len(expr) && expr[i] != '\n' {
 				i++
 			}
+		case c == '$':
+			// Only an expression as written has variables here; one whose
+			// variables were substituted has none outside strings.
+			name, length, err := variableAt(expr[i:])
+			if err != nil {
+				return nil, err
+			}
+			tokens = append(tokens, token{variableToken, name})
+			i += length
 		case c == '"' || c == '\'' || c == '`':
 			end := i + 1
 			for end < len(expr) && expr[end] != c {
@@ -262,50 +272,126 @@ func isFunction(word string) bool {
 // variables replaced) selects, by name or through a __name__ matcher, in
 // order of appearance.
 func selectedMetrics(expr string) ([]string, error) {
-	tokens, err := tokenize(expr)
+	scan, err := scanExpr(expr)
 	if err != nil {
 		return nil, err
 	}
-	var names []string
+	names := make([]string, 0, len(scan.selectors))
+	for _, s := range scan.selectors {
+		names = append(names, s.metric)
+	}
+	return names, nil
+}
+
+// selectorUse is a vector selector of an expression and where it stands.
+type selectorUse struct {
+	metric string
+	call   string // the innermost function or aggregation around it, "" if none
+	ranged bool   // followed by a range, foo[5m], rather than a subquery or nothing
+}
+
+// rangeUse is a range or subquery window, [5m] or [1h:1m].
+type rangeUse struct {
+	call   string  // the innermost function or aggregation around it, "" if none
+	window []token // between the brackets
+}
+
+// exprScan is what scanExpr finds in an expression.
+type exprScan struct {
+	selectors []selectorUse
+	ranges    []rangeUse
+}
+
+// scanExpr finds the vector selectors and range windows of an expression,
+// each with the function call it stands in. It reads an expression as
+// written, whose interval variables become variableTokens, as well as one
+// whose variables were substituted.
+func scanExpr(expr string) (exprScan, error) {
+	var scan exprScan
+	tokens, err := tokenize(expr)
+	if err != nil {
+		return scan, err
+	}
+	var calls []string // the open parentheses: the call each belongs to, "" for grouping
+	innermost := func() string {
+		if len(calls) == 0 {
+			return ""
+		}
+		return calls[len(calls)-1]
+	}
+	lastSelector, selectorEnd := -1, -1 // the latest selector and its last token
 	for i := 0; i < len(tokens); i++ {
 		tok := tokens[i]
 		switch {
+		case tok.kind == punctuationToken && tok.text == "(":
+			call := ""
+			if i > 0 && tokens[i-1].kind == identifierToken && (isFunction(tokens[i-1].text) || isAggregation(tokens[i-1].text)) {
+				call = tokens[i-1].text
+			}
+			calls = append(calls, call)
+		case tok.kind == punctuationToken && tok.text == ")":
+			if len(calls) > 0 {
+				calls = calls[:len(calls)-1]
+			}
 		case tok.kind == punctuationToken && tok.text == "{":
 			end, name, err := readMatchers(tokens, i)
 			if err != nil {
-				return nil, err
+				return scan, err
 			}
-			if name != "" {
-				names = append(names, name)
+			switch {
+			case name != "":
+				scan.selectors = append(scan.selectors, selectorUse{metric: name, call: innermost()})
+				lastSelector, selectorEnd = len(scan.selectors)-1, end
+			case lastSelector >= 0 && selectorEnd == i-1:
+				selectorEnd = end // the matchers of foo{...}
 			}
 			i = end
 		case tok.kind == punctuationToken && tok.text == "[":
-			// A range or subquery: durations, and ':' as a separator.
-			for i < len(tokens) && tokens[i].text != "]" {
-				i++
+			// A range or subquery: durations or interval variables, and
+			// ':' (read as a name starting with ':') as a separator.
+			end := i + 1
+			for end < len(tokens) && tokens[end].text != "]" {
+				end++
 			}
+			window := tokens[i+1 : min(end, len(tokens))]
+			scan.ranges = append(scan.ranges, rangeUse{call: innermost(), window: window})
+			if lastSelector >= 0 && selectorEnd == i-1 && !isSubquery(window) {
+				scan.selectors[lastSelector].ranged = true
+			}
+			i = end
 		case tok.kind != identifierToken:
 		case i+1 < len(tokens) && tokens[i+1].text == "(":
 			if isLabelListKeyword(tok.text) {
 				end, err := closingParenthesis(tokens, i+1)
 				if err != nil {
-					return nil, err
+					return scan, err
 				}
 				i = end
 				continue
 			}
 			// A binary operator before a parenthesis: "a or (b)".
 			if !isAggregation(tok.text) && !isFunction(tok.text) && !isKeyword(tok.text) {
-				return nil, fmt.Errorf("unknown function %s()", tok.text)
+				return scan, fmt.Errorf("unknown function %s()", tok.text)
 			}
 		case isKeyword(tok.text):
 		case isAggregation(tok.text) && i+1 < len(tokens) && isLabelListKeyword(tokens[i+1].text):
 			// sum by (label) (...): the grouping comes before the argument.
 		default:
-			names = append(names, tok.text)
+			scan.selectors = append(scan.selectors, selectorUse{metric: tok.text, call: innermost()})
+			lastSelector, selectorEnd = len(scan.selectors)-1, i
 		}
 	}
-	return names, nil
+	return scan, nil
+}
+
+// isSubquery reports whether a window is a subquery's, [range:step].
+func isSubquery(window []token) bool {
+	for _, tok := range window {
+		if strings.HasPrefix(tok.text, ":") {
+			return true
+		}
+	}
+	return false
 }
 
 // readMatchers reads the label matchers opening at tokens[open] and returns

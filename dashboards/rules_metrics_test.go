@@ -33,7 +33,8 @@ type ruleGroups struct {
 // selects only metrics the exporter really produces, after a refresh of both
 // collectors, or names the rule files record: a rule on a misspelt or
 // renamed metric would never fire, and promtool's unit tests, fed with
-// hand-written series, cannot tell.
+// hand-written series, cannot tell. Counters, as in the dashboards, may only
+// be read through rate(), irate(), increase() or resets() over a range.
 func TestRulesSelectKnownMetrics(t *testing.T) {
 	files := make(map[string]ruleGroups, len(ruleFiles))
 	recorded := make(map[string]bool)
@@ -57,7 +58,8 @@ func TestRulesSelectKnownMetrics(t *testing.T) {
 	}
 	// Prometheus itself writes up for every target.
 	recorded["up"] = true
-	known := knownMetrics{exporter: exporterMetricNames(t), recorded: recorded, rulesSource: "the rule files of deploy/prometheus"}
+	exporter, counters := exporterMetricNames(t)
+	known := knownMetrics{exporter: exporter, recorded: recorded, rulesSource: "the rule files of deploy/prometheus", counters: counters}
 	checked := 0
 	for path, groups := range files {
 		for _, g := range groups.Groups {
@@ -73,6 +75,9 @@ func TestRulesSelectKnownMetrics(t *testing.T) {
 					if err := known.check(metric); err != nil {
 						t.Errorf("%s: %s: %v", filepath.Base(path), name, err)
 					}
+				}
+				for _, err := range checkCounterUse(r.Expr, known.counters) {
+					t.Errorf("%s: %s: %v", filepath.Base(path), name, err)
 				}
 			}
 		}
