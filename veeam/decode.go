@@ -41,12 +41,8 @@ func decodePage[T any](r io.Reader, entity string, decode entityDecoder[T], size
 		p.items = make([]T, 0, sizeHint)
 	}
 	s := newXMLScanner(r)
-	root, err := rootElement(s)
-	if err != nil {
+	if _, err := expectRoot(s, "QueryResult"); err != nil {
 		return p, err
-	}
-	if root.Space != namespace || root.Local != "QueryResult" {
-		return p, fmt.Errorf("expected QueryResult in namespace %s, got %s", namespace, describe(root))
 	}
 	if s.depth() == 0 {
 		return p, nil
@@ -55,7 +51,7 @@ func decodePage[T any](r io.Reader, entity string, decode entityDecoder[T], size
 	strs := newInterner()
 	for s.depth() > 0 {
 		if _, err := s.text(); err != nil {
-			return p, truncation(err)
+			return p, truncation(err, "QueryResult")
 		}
 		m, err := s.markup()
 		if err != nil {
@@ -67,7 +63,7 @@ func decodePage[T any](r io.Reader, entity string, decode entityDecoder[T], size
 		switch string(localName(m.name)) {
 		case entity:
 			if err := e.read(s, m); err != nil {
-				return p, fmt.Errorf("entity %d: %w", len(p.items)+p.invalid+1, truncation(err))
+				return p, fmt.Errorf("entity %d: %w", len(p.items)+p.invalid+1, truncation(err, "QueryResult"))
 			}
 			if item, ok := decode.build(e, strs); ok {
 				p.items = append(p.items, item)
@@ -83,11 +79,26 @@ func decodePage[T any](r io.Reader, entity string, decode entityDecoder[T], size
 	return p, nil
 }
 
-func truncation(err error) error {
+// truncation names a plain end of input inside the root element for what
+// it is: a document cut short.
+func truncation(err error, root string) error {
 	if errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
-		return fmt.Errorf("document ends before </QueryResult>: %w", io.ErrUnexpectedEOF)
+		return fmt.Errorf("document ends before </%s>: %w", root, io.ErrUnexpectedEOF)
 	}
 	return err
+}
+
+// expectRoot reads up to the document's root element and checks that it is
+// EM's element named root; the start tag is returned for its attributes.
+func expectRoot(s *xmlScanner, root string) (markup, error) {
+	m, name, err := rootElement(s)
+	if err != nil {
+		return m, err
+	}
+	if name.Space != namespace || name.Local != root {
+		return m, fmt.Errorf("expected %s in namespace %s, got %s", root, namespace, describe(name))
+	}
+	return m, nil
 }
 
 // xmlLink is a Link of an entity's Links, for documents decoded with
@@ -103,33 +114,34 @@ type xmlLink struct {
 type xmlName struct{ Space, Local string }
 
 // rootElement skips the prolog (declaration, comments, DOCTYPE, white space)
-// and returns the document's first element, its namespace resolved from its
-// own declarations as encoding/xml would.
-func rootElement(s *xmlScanner) (xmlName, error) {
+// and returns the document's first element, its start tag and its name with
+// the namespace resolved from its own declarations as encoding/xml would.
+func rootElement(s *xmlScanner) (markup, xmlName, error) {
 	for {
 		text, err := s.text()
 		if len(bytes.TrimSpace(text)) > 0 {
-			return xmlName{}, errors.New("text before the root element, expected a QueryResult document")
+			return markup{}, xmlName{}, errors.New("text before the root element, expected an XML document")
 		}
 		if errors.Is(err, io.EOF) {
-			return xmlName{}, errors.New("empty document, expected a QueryResult")
+			return markup{}, xmlName{}, errors.New("empty document, expected an XML document")
 		}
 		if err != nil {
-			return xmlName{}, err
+			return markup{}, xmlName{}, err
 		}
 		m, err := s.markup()
 		if err != nil {
-			return xmlName{}, err
+			return markup{}, xmlName{}, err
 		}
 		switch m.kind {
 		case markupCDATA:
 			if len(bytes.TrimSpace(m.body)) > 0 {
-				return xmlName{}, errors.New("text before the root element, expected a QueryResult document")
+				return markup{}, xmlName{}, errors.New("text before the root element, expected an XML document")
 			}
 		case markupStart:
-			return resolveRoot(m)
+			name, err := resolveRoot(m)
+			return m, name, err
 		case markupEnd:
-			return xmlName{}, syntaxError("unexpected end element </%s>", m.name)
+			return markup{}, xmlName{}, syntaxError("unexpected end element </%s>", m.name)
 		}
 	}
 }

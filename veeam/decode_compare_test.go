@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -38,7 +39,11 @@ func simulatorPages(tb testing.TB, topology emsim.Topology, typ string, pageSize
 	}
 	var pages [][]byte
 	for page := 1; ; page++ {
-		req := httptest.NewRequest(http.MethodGet, fmt.Sprintf("/api/query?type=%s&format=Entities&sortAsc=CreationTime&pageSize=%d&page=%d", typ, pageSize, page), nil)
+		order := "CreationTime"
+		if slices.Contains(estateTypes[:], typ) {
+			order = "UID"
+		}
+		req := httptest.NewRequest(http.MethodGet, fmt.Sprintf("/api/query?type=%s&format=Entities&sortAsc=%s&pageSize=%d&page=%d", typ, order, pageSize, page), nil)
 		req.Header.Set(sessionHeader, token)
 		rec := httptest.NewRecorder()
 		sim.ServeHTTP(rec, req)
@@ -85,8 +90,12 @@ func compareDecoders[T any](t *testing.T, doc []byte, typ string, fast entityDec
 	}
 }
 
-// queryTypes are the query types the client decodes.
-var queryTypes = [...]string{"ReplicaTaskSession", "ReplicaJobSession", "BackupTaskSession", "BackupJobSession"}
+// queryTypes are the session query types the client decodes, estateTypes
+// the inventory ones.
+var (
+	queryTypes  = [...]string{"ReplicaTaskSession", "ReplicaJobSession", "BackupTaskSession", "BackupJobSession"}
+	estateTypes = [...]string{RepositoryType, JobType, BackupServerType}
+)
 
 // compareQueryType is compareDecoders with the two decoders of typ.
 func compareQueryType(t *testing.T, doc []byte, typ string, lenient bool) {
@@ -100,6 +109,12 @@ func compareQueryType(t *testing.T, doc []byte, typ string, lenient bool) {
 		compareDecoders(t, doc, typ, decodeBackupTaskSession, refDecodeBackupTaskSession, lenient)
 	case "BackupJobSession":
 		compareDecoders(t, doc, typ, decodeBackupJobSession, refDecodeBackupJobSession, lenient)
+	case RepositoryType:
+		compareDecoders(t, doc, typ, decodeRepository, refDecodeRepository, lenient)
+	case JobType:
+		compareDecoders(t, doc, typ, decodeJob, refDecodeJob, lenient)
+	case BackupServerType:
+		compareDecoders(t, doc, typ, decodeBackupServer, refDecodeBackupServer, lenient)
 	default:
 		t.Fatalf("no decoders for query type %s", typ)
 	}
@@ -174,17 +189,42 @@ func FuzzDecodeAgainstReference(f *testing.F) {
 			f.Add(page)
 		}
 	}
+	for _, file := range []string{"repositories.xml", "jobs.xml", "backup_servers.xml"} {
+		f.Add([]byte(readTestdata(f, file)))
+	}
 	f.Add([]byte(wrapQueryResult(backupTaskSessionXML)))
 	f.Add([]byte(wrapQueryResult(seedTaskSession)))
 	f.Add([]byte(`<v:QueryResult xmlns:v="http://www.veeam.com/ent/v1.0"><v:ReplicaTaskSession UID="a"><![CDATA[x]]></v:ReplicaTaskSession></v:QueryResult>`))
 	f.Add([]byte(`<!0"0"> <QueryResult xmlns="http://www.veeam.com/ent/v1.0"A=""></QueryResult>`))
 	f.Fuzz(func(t *testing.T, doc []byte) {
-		for _, typ := range queryTypes {
+		for _, typ := range append(queryTypes[:], estateTypes[:]...) {
 			if typ == "ReplicaTaskSession" || bytes.Contains(doc, []byte(typ)) {
 				compareQueryType(t, doc, typ, true)
 			}
 		}
 	})
+}
+
+// TestEstateDecodersMatchEncodingXML compares the inventory decoders with
+// encoding/xml on the golden pages and on awkward variants of them.
+func TestEstateDecodersMatchEncodingXML(t *testing.T) {
+	files := map[string]string{RepositoryType: "repositories.xml", JobType: "jobs.xml", BackupServerType: "backup_servers.xml"}
+	for typ, file := range files {
+		doc := readTestdata(t, file)
+		variants := map[string]string{
+			"as is":          doc,
+			"prefixed":       strings.ReplaceAll(strings.ReplaceAll(strings.Replace(doc, `xmlns="`, `xmlns:v="`, 1), "<", "<v:"), "<v:/", "</v:"),
+			"truncated":      doc[:len(doc)*2/3],
+			"negative sizes": strings.ReplaceAll(strings.ReplaceAll(doc, "<Capacity>", "<Capacity>-"), "<Port>", "<Port>-"),
+			"padded":         strings.ReplaceAll(doc, "</", " \n</"),
+			"year one":       strings.ReplaceAll(doc, "2025-06-18", "0001-01-01"),
+		}
+		for name, variant := range variants {
+			t.Run(typ+" "+name, func(t *testing.T) {
+				compareQueryType(t, []byte(variant), typ, false)
+			})
+		}
+	}
 }
 
 // TestTimestampFastPathMatchesParseTime checks the hand-written timestamp

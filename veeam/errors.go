@@ -39,12 +39,15 @@ func (e *APIError) Error() string {
 
 // DecodeError means a response body could not be decoded.
 type DecodeError struct {
-	Type string // query type, e.g. ReplicaTaskSession
-	Page int    // 1-based page number
+	Type string // request type, e.g. ReplicaTaskSession or OverviewReportFrame
+	Page int    // 1-based page number of a query; 0 for a report
 	Err  error
 }
 
 func (e *DecodeError) Error() string {
+	if e.Page == 0 {
+		return fmt.Sprintf("decode %s: %v", e.Type, e.Err)
+	}
 	return fmt.Sprintf("decode %s page %d: %v", e.Type, e.Page, e.Err)
 }
 

@@ -28,9 +28,9 @@ type fakeEM struct {
 	t      *testing.T
 	server *httptest.Server
 
-	// query answers an authorised GET /api/query. Set it before the first
-	// request.
-	query func(w http.ResponseWriter, r *http.Request)
+	// query answers an authorised GET /api/query, report an authorised GET
+	// below /api/reports/. Set them before the first request.
+	query, report func(w http.ResponseWriter, r *http.Request)
 	// logonDelay slows every logon, to make concurrent callers overlap.
 	logonDelay time.Duration
 	// rejectStagger delays the n-th rejection of a token by n times itself,
@@ -69,7 +69,7 @@ func (f *fakeEM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.serveLogon(w, r)
 	case r.Method == http.MethodDelete && strings.HasPrefix(r.URL.Path, "/api/logonSessions/"):
 		f.serveLogoff(w, r)
-	case r.Method == http.MethodGet && r.URL.Path == "/api/query":
+	case r.Method == http.MethodGet && (r.URL.Path == "/api/query" || f.report != nil && strings.HasPrefix(r.URL.Path, "/api/reports/")):
 		f.mu.Lock()
 		f.headers = append(f.headers, r.Header.Clone())
 		f.mu.Unlock()
@@ -82,6 +82,10 @@ func (f *fakeEM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		f.queries = append(f.queries, r.URL.RawQuery)
 		f.mu.Unlock()
+		if r.URL.Path != "/api/query" {
+			f.report(w, r)
+			return
+		}
 		f.query(w, r)
 	default:
 		writeEMError(w, http.StatusNotFound, "no such resource "+r.URL.Path)

@@ -112,30 +112,40 @@ const (
 
 var (
 	replicaTaskQuery = entityQuery[ReplicaTaskSession]{
-		typ: ReplicaTaskSessionType, fields: taskSessionFields, decode: decodeReplicaTaskSession,
+		typ: ReplicaTaskSessionType, order: newestFirst, fields: taskSessionFields, decode: decodeReplicaTaskSession,
 		uid: func(s *ReplicaTaskSession) string { return s.UID },
 	}
 	replicaJobQuery = entityQuery[ReplicaJobSession]{
-		typ: ReplicaJobSessionType, fields: jobSessionFields, decode: decodeReplicaJobSession,
+		typ: ReplicaJobSessionType, order: newestFirst, fields: jobSessionFields, decode: decodeReplicaJobSession,
 		uid: func(s *ReplicaJobSession) string { return s.UID },
 	}
 	backupTaskQuery = entityQuery[BackupTaskSession]{
-		typ: BackupTaskSessionType, fields: taskSessionFields, decode: decodeBackupTaskSession,
+		typ: BackupTaskSessionType, order: newestFirst, fields: taskSessionFields, decode: decodeBackupTaskSession,
 		uid: func(s *BackupTaskSession) string { return s.UID },
 	}
 	backupJobQuery = entityQuery[BackupJobSession]{
-		typ: BackupJobSessionType, fields: jobSessionFields, decode: decodeBackupJobSession,
+		typ: BackupJobSessionType, order: newestFirst, fields: jobSessionFields, decode: decodeBackupJobSession,
 		uid: func(s *BackupJobSession) string { return s.UID },
 	}
 )
 
 // entityQuery describes one query type of EM's query service.
 type entityQuery[T any] struct {
-	typ    string // query type, also the name of each entity's element
-	fields sessionFields
+	typ string // query type, also the name of each entity's element
+	// order is the query's sort parameter. Sessions come newest first:
+	// they arrive at the newest end of the table and age out at the
+	// oldest, so while the query pages, an arrival only pushes entities
+	// onto the next page (seen twice, kept once) and a removal only
+	// shortens the last pages. Oldest first, a removal would pull entities
+	// back onto pages already read, and they would be missed.
+	order  string
+	fields sessionFields // the zero value for a type without a Selection
 	decode entityDecoder[T]
 	uid    func(*T) string
 }
+
+// newestFirst is the order of every session query.
+const newestFirst = "sortDesc=CreationTime"
 
 // Page is one page of a query's answer.
 type Page[T any] struct {
@@ -143,9 +153,9 @@ type Page[T any] struct {
 	// query already handed over.
 	Items []T
 	// Invalid counts entities that were skipped because a field the exporter
-	// relies on (UID, CreationTimeUTC, State, Result) was missing or
-	// unparseable, or an optional field was present but unparseable; the
-	// rest of the page is kept.
+	// relies on (UID; for sessions CreationTimeUTC, State and Result; for
+	// the estate's entities Name) was missing or unparseable, or an optional
+	// field was present but unparseable; the rest of the page is kept.
 	Invalid int
 }
 
@@ -164,7 +174,7 @@ type QueryStats struct {
 
 // runQuery fetches every page of a query and hands each page's entities to
 // each, in page order; an error from each ends the query with that error.
-// EM is asked for the newest sessions first (see queryURL). The first page
+// EM is asked for the entities in q.order (see entityQuery). The first page
 // comes alone, for it tells how many there are; the rest are fetched
 // concurrently, at most c.pagesInFlight at a time, and handed over in page
 // order, so the pages, the error and the counts are those of fetching one
@@ -377,15 +387,29 @@ func fetchPages[T any](ctx context.Context, c *Client, q entityQuery[T], filter 
 // page is allocated for that many at once.
 func fetchPage[T any](ctx context.Context, c *Client, q entityQuery[T], filter string, page, pageSize, sizeHint int) (p entityPage[T], n int64, err error) {
 	op := fmt.Sprintf("query %s page %d", q.typ, page)
+	n, err = c.fetchDocument(ctx, q.typ, op, page, "QueryResult", c.queryURL(q.typ, q.order, filter, page, pageSize), func(r *bufio.Reader) error {
+		var err error
+		p, err = decodePage(r, q.typ, q.decode, sizeHint)
+		return err
+	})
+	return p, n, err
+}
+
+// fetchDocument sends one GET of request type typ to target and hands the
+// answer's body to decode, within a page slot, under the body cap, and with
+// the client's logon, retry and request accounting; n is the body bytes
+// read. root names the document expected, page the query page (0 for a
+// document that is not one), for the errors.
+func (c *Client) fetchDocument(ctx context.Context, typ, op string, page int, root, target string, decode func(*bufio.Reader) error) (n int64, err error) {
 	select {
 	case c.pageSlots <- struct{}{}:
 		defer func() { <-c.pageSlots }()
 	case <-ctx.Done():
-		return p, 0, fmt.Errorf("%s: wait for another page request to end: %w", op, context.Cause(ctx))
+		return 0, fmt.Errorf("%s: wait for another page request to end: %w", op, context.Cause(ctx))
 	}
-	resp, done, err := c.authorized(ctx, q.typ, op, http.MethodGet, c.queryURL(q.typ, filter, page, pageSize))
+	resp, done, err := c.authorized(ctx, typ, op, http.MethodGet, target)
 	if err != nil {
-		return p, 0, err
+		return 0, err
 	}
 	body := newCappedReader(resp.Body, c.maxBody)
 	defer func() {
@@ -393,10 +417,10 @@ func fetchPage[T any](ctx context.Context, c *Client, q entityQuery[T], filter s
 		done(err, body.bytesRead())
 	}()
 	if resp.StatusCode != http.StatusOK {
-		return p, 0, statusError(op, resp)
+		return 0, statusError(op, resp)
 	}
 	if mediaType, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mediaType == "text/html" {
-		return p, 0, &DecodeError{Type: q.typ, Page: page, Err: errors.New("expected an XML QueryResult, got an HTML page (a proxy or login page in front of EM?)")}
+		return 0, &DecodeError{Type: typ, Page: page, Err: fmt.Errorf("expected an XML %s, got an HTML page (a proxy or login page in front of EM?)", root)}
 	}
 	reader := c.pageReaders.Get().(*bufio.Reader)
 	reader.Reset(body)
@@ -404,26 +428,23 @@ func fetchPage[T any](ctx context.Context, c *Client, q entityQuery[T], filter s
 		reader.Reset(nil)
 		c.pageReaders.Put(reader)
 	}()
-	p, err = decodePage(reader, q.typ, q.decode, sizeHint)
-	if err != nil {
-		return p, body.bytesRead(), bodyError(ctx, op, c.host, q.typ, page, err)
+	if err := decode(reader); err != nil {
+		return body.bytesRead(), bodyError(ctx, op, c.host, typ, page, err)
 	}
-	return p, body.bytesRead(), nil
+	return body.bytesRead(), nil
 }
 
 // queryURL builds the query by hand so that the filter's separators stay
 // literal; url.Values would escape them.
-func (c *Client) queryURL(typ, filter string, page, pageSize int) string {
+// order is the sort parameter, such as "sortDesc=CreationTime".
+func (c *Client) queryURL(typ, order, filter string, page, pageSize int) string {
 	var b strings.Builder
 	b.WriteString(c.base)
 	b.WriteString("/api/query?type=")
 	b.WriteString(percentEncode(typ))
-	// Newest first: sessions arrive at the newest end of the table and age
-	// out at the oldest, so while the query pages, an arrival only pushes
-	// entities onto the next page (seen twice, kept once) and a removal only
-	// shortens the last pages. Oldest first, a removal would pull entities
-	// back onto pages already read, and they would be missed.
-	b.WriteString("&format=Entities&sortDesc=CreationTime&pageSize=")
+	b.WriteString("&format=Entities&")
+	b.WriteString(order)
+	b.WriteString("&pageSize=")
 	b.WriteString(strconv.Itoa(pageSize))
 	b.WriteString("&page=")
 	b.WriteString(strconv.Itoa(page))
