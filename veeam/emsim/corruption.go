@@ -6,6 +6,12 @@ package emsim
 // CreationTimeUTC and the second and third report State Teleporting. An
 // answer with fewer entities corrupts only those it has. It is a struct of
 // counts rather than a list so that Fault stays comparable.
+//
+// The inventory types have no creation time nor state: a Repository, Job
+// or BackupServer entity loses its UID for MissingCreationTime, and gets
+// BadCreationTimeValue or UnknownStateValue or UnknownResultValue in a
+// number, time or flag (Capacity, FreeSpace, NextRun, ScheduleEnabled,
+// ScheduleConfigured, Port) for the others: a client must skip it.
 type Corruption struct {
 	MissingCreationTime int // CreationTimeUTC is left out
 	BadCreationTime     int // CreationTimeUTC is "yesterday"

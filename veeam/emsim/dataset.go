@@ -19,6 +19,7 @@ type dataset struct {
 	// retries.
 	generatedUntil  time.Time
 	replica, backup sessionFamily
+	inventory       *inventory
 }
 
 // sessionFamily is the jobs of one kind and their planned sessions.
@@ -32,7 +33,8 @@ func newDataset(seed int64, topo Topology, now time.Time) *dataset {
 	seed = siteSeed(seed, topo.Site)
 	jobs := buildEstate(seed, topo)
 	d := &dataset{seed: seed, topo: topo, generatedUntil: now.Add(-topo.History),
-		replica: sessionFamily{jobs: jobs.replica}, backup: sessionFamily{jobs: jobs.backup}}
+		replica: sessionFamily{jobs: jobs.replica}, backup: sessionFamily{jobs: jobs.backup},
+		inventory: buildInventory(seed, topo, jobs, now)}
 	d.extend(now.Add(d.lookahead()), now)
 	return d
 }
@@ -82,7 +84,7 @@ func (d *dataset) extendFamily(f *sessionFamily, from, until time.Time) {
 		interval, offset := int64(j.interval), int64(j.offset)
 		for slot := ceilDiv(from.UnixNano()-offset, interval); ; slot++ {
 			start := time.Unix(0, slot*interval+offset).UTC()
-			if !start.Before(until) {
+			if !start.Before(until) || !j.until.IsZero() && !start.Before(j.until) {
 				break
 			}
 			for _, r := range d.planSlot(j, slot, start) {

@@ -11,6 +11,8 @@ import (
 type backupServer struct {
 	name string
 	id   guid
+	// index picks the server's version in serverVersions.
+	index int
 }
 
 type job struct {
@@ -29,6 +31,13 @@ type job struct {
 	// broken VMs fail every run and every retry of this job, like a VM
 	// removed from the inventory that is still in the job; nil for none.
 	broken map[*virtualMachine]bool
+	// until, when set, is when the job's schedule was switched off: it has
+	// no run from then on.
+	until time.Time
+	// nextRun, when set, is the one run planned for a job that never ran.
+	nextRun time.Time
+	// repository is where a backup job writes; nil for replica jobs.
+	repository *repository
 }
 
 type virtualMachine struct {
@@ -40,9 +49,14 @@ type virtualMachine struct {
 
 const gib = 1 << 30
 
-// estate holds the jobs of each kind; the VMs are shared.
+// estate holds the servers and the jobs of each kind; the VMs are shared.
+// idle jobs have no sessions at all; disabled (among replica or backup)
+// and neverRun (among idle) are the special jobs, nil when the topology
+// asks for none.
 type estate struct {
-	replica, backup []*job
+	servers               []*backupServer
+	replica, backup, idle []*job
+	disabled, neverRun    *job
 }
 
 // siteSeed keeps the seed of the unnamed site, so the presets' data does
@@ -68,7 +82,7 @@ func buildEstate(seed int64, topo Topology) estate {
 		if topo.WithHardNames && i < len(hardServerNames) {
 			name = hardServerNames[i]
 		}
-		servers[i] = &backupServer{name: name, id: st.guid()}
+		servers[i] = &backupServer{name: name, id: st.guid(), index: i}
 	}
 
 	replicaBehaviour := topo.replicaBehaviour()
@@ -119,7 +133,44 @@ func buildEstate(seed int64, topo Topology) estate {
 	for _, j := range jobs {
 		j.broken = lastVMs(j.vms, vmIndex, topo.BrokenVMs)
 	}
-	return estate{replica: jobs, backup: buildBackupJobs(seed, topo, names, servers, jobs, vmIndex)}
+	e := estate{servers: servers, replica: jobs, backup: buildBackupJobs(seed, topo, names, servers, jobs, vmIndex)}
+	addSpecialJobs(seed, topo, names, vcenter, vmIndex, &e)
+	return e
+}
+
+// addSpecialJobs adds, as the topology asks, a backup job of the first
+// server whose schedule gets switched off (a replica job when there are no
+// backup jobs) and one of the last server that was created but never ran.
+// Each has a VM of its own, numbered after the others, and streams of its
+// own, so the other jobs' sessions do not change.
+func addSpecialJobs(seed int64, topo Topology, names siteNames, vcenter guid, vmCount int, e *estate) {
+	special := func(n int, name string, servers int) *job {
+		st := newStream(seed, kindSpecialJob, int64(n))
+		vmStream := newStream(seed, kindVM, int64(vmCount+n))
+		vm := &virtualMachine{index: vmCount + n, name: names.vm(vmCount + n), uid: vmUID(seed, vcenter, vmCount+n),
+			totalSize: int64(20+vmStream.intn(481)) * gib}
+		j := &job{name: names.special(name), id: st.guid(), server: e.servers[servers], vms: []*virtualMachine{vm}}
+		if topo.Backup.JobsPerServer > 0 {
+			j.index, j.jobType, j.kind, j.interval, j.behaviour = len(e.backup), backupJobType, backupKind, topo.Backup.Interval, topo.Backup.behaviour()
+		} else {
+			j.index, j.jobType, j.kind, j.interval, j.behaviour = len(e.replica), replicaJobType, replicaKind, topo.JobInterval, topo.replicaBehaviour()
+		}
+		j.offset = (j.interval / 3).Truncate(time.Second)
+		return j
+	}
+	if topo.DisabledJob {
+		e.disabled = special(0, "File Server Backup (retired)", 0)
+		if e.disabled.kind == backupKind {
+			e.backup = append(e.backup, e.disabled)
+		} else {
+			e.replica = append(e.replica, e.disabled)
+		}
+	}
+	if topo.NeverRunJob {
+		e.neverRun = special(1, "New Application Backup", len(e.servers)-1)
+		e.neverRun.interval = 30 * 24 * time.Hour
+		e.idle = append(e.idle, e.neverRun)
+	}
 }
 
 // buildBackupJobs deals the VMs of each server's replica jobs round-robin

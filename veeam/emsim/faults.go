@@ -14,9 +14,11 @@ import (
 // takes the first matching fault in the queue.
 type Fault struct {
 	// Path matches the kind of request: "root", "logon", "logoff",
-	// "query", or "" for any.
+	// "query", "report" (the summary reports), or "" for any.
 	Path string
-	// Type matches the query type (ReplicaTaskSession, ...); "" is any.
+	// Type matches the query type (ReplicaTaskSession, Repository, Job,
+	// BackupServer...) or the report's frame (OverviewReportFrame,
+	// VmsOverviewReportFrame, JobStatisticsReportFrame); "" is any.
 	Type string
 	// Page matches the requested page of a query; 0 is any.
 	Page int

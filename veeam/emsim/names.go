@@ -68,6 +68,26 @@ func (n siteNames) job(kind string, index int) string {
 	return fmt.Sprintf("%s %s %d", strings.ToUpper(n.site), kind, index+1)
 }
 
+// special names a job or repository of which a site has one of a kind.
+func (n siteNames) special(name string) string {
+	if n.site == "" {
+		return name
+	}
+	return strings.ToUpper(n.site) + " " + name
+}
+
+// share names the CIFS share of server index: a UNC path with a
+// backslash and a dollar, and non-ASCII letters among the hard names.
+func (n siteNames) share(index int, hard bool) string {
+	switch {
+	case hard && index == 1:
+		return `\\nas-zürich-02\Sicherung$ Büro`
+	case n.site != "":
+		return fmt.Sprintf(`\\%s-nas%02d\veeam$`, n.site, index+1)
+	}
+	return fmt.Sprintf(`\\nas%02d\veeam$`, index+1)
+}
+
 func (n siteNames) vm(index int) string {
 	name := fmt.Sprintf("%s%03d", vmRoles[index%len(vmRoles)], index/len(vmRoles)+1)
 	if n.site == "" {

@@ -15,7 +15,9 @@ type queryKind[T any] struct {
 	typeName string // ReplicaTaskSession
 	listName string // ReplicaTaskSessions, the element around the entities
 	fields   fieldSet[T]
-	items    func(d *dataset) []T // all planned, sorted by creation; under d.mu
+	// items are all planned, sorted by creation, as EM holds them at now;
+	// called under d.mu.
+	items    func(d *dataset, now time.Time) []T
 	creation func(T) time.Time
 	visible  func(T, time.Time) bool // whether EM knows of it yet
 	uid      func(T) string
@@ -28,7 +30,7 @@ var (
 		typeName: "ReplicaTaskSession",
 		listName: "ReplicaTaskSessions",
 		fields:   taskFields,
-		items:    replicaTasks,
+		items:    atAnyTime(replicaTasks),
 		creation: taskCreation,
 		visible:  (*taskRun).visibleAt,
 		uid:      taskUID,
@@ -39,7 +41,7 @@ var (
 		typeName: "ReplicaJobSession",
 		listName: "ReplicaJobSessions",
 		fields:   jobFields,
-		items:    replicaRuns,
+		items:    atAnyTime(replicaRuns),
 		creation: runCreation,
 		visible:  (*jobRun).visibleAt,
 		uid:      runUID,
@@ -50,7 +52,7 @@ var (
 		typeName: "BackupTaskSession",
 		listName: "BackupTaskSessions",
 		fields:   taskFields,
-		items:    backupTasks,
+		items:    atAnyTime(backupTasks),
 		creation: taskCreation,
 		visible:  (*taskRun).visibleAt,
 		uid:      taskUID,
@@ -61,7 +63,7 @@ var (
 		typeName: "BackupJobSession",
 		listName: "BackupJobSessions",
 		fields:   jobFields,
-		items:    backupRuns,
+		items:    atAnyTime(backupRuns),
 		creation: runCreation,
 		visible:  (*jobRun).visibleAt,
 		uid:      runUID,
@@ -69,6 +71,12 @@ var (
 		ref:      writeJobRef,
 	}
 )
+
+// atAnyTime serves a collection of planned sessions, which are what they
+// are whatever the time.
+func atAnyTime[T any](items func(*dataset) []T) func(*dataset, time.Time) []T {
+	return func(d *dataset, _ time.Time) []T { return items(d) }
+}
 
 // queryRequest is a validated /api/query request.
 type queryRequest struct {
@@ -95,9 +103,16 @@ func (s *Server) serveQuery(ex *exchange) {
 		runQuery(s, ex, backupTaskQuery)
 	case strings.EqualFold(ex.typeName, backupJobQuery.typeName):
 		runQuery(s, ex, backupJobQuery)
+	case strings.EqualFold(ex.typeName, repositoryQuery.typeName):
+		runQuery(s, ex, repositoryQuery)
+	case strings.EqualFold(ex.typeName, jobEntityQuery.typeName):
+		runQuery(s, ex, jobEntityQuery)
+	case strings.EqualFold(ex.typeName, backupServerQuery.typeName):
+		runQuery(s, ex, backupServerQuery)
 	default:
-		s.writeError(ex, http.StatusBadRequest, fmt.Sprintf("Unknown query type %q; this simulator serves %s, %s, %s and %s.",
-			ex.typeName, taskQuery.typeName, jobQuery.typeName, backupTaskQuery.typeName, backupJobQuery.typeName))
+		s.writeError(ex, http.StatusBadRequest, fmt.Sprintf("Unknown query type %q; this simulator serves %s, %s, %s, %s, %s, %s and %s.",
+			ex.typeName, taskQuery.typeName, jobQuery.typeName, backupTaskQuery.typeName, backupJobQuery.typeName,
+			repositoryQuery.typeName, jobEntityQuery.typeName, backupServerQuery.typeName))
 	}
 }
 
@@ -168,7 +183,7 @@ func runQuery[T any](s *Server, ex *exchange, kind queryKind[T]) {
 	}
 	s.data.ensure(ex.now, ex.now)
 	s.data.mu.RLock()
-	window, total := selectPage(existing(kind.items(s.data), ex.now, kind.creation), kind, cond, sortBy, q, shift, ex.now, s.data.topo.maxLag())
+	window, total := selectPage(existing(kind.items(s.data, ex.now), ex.now, kind.creation), kind, cond, sortBy, q, shift, ex.now, s.data.topo.maxLag())
 	s.data.mu.RUnlock()
 	page, tampering := shapePage(window, q, shift, fault, kind.uid)
 

@@ -32,6 +32,10 @@ const (
 	kindLateTask
 	kindLateBackupRun
 	kindLateBackupTask
+	// The inventory: repositories, their sizes, and the special jobs.
+	kindRepository
+	kindRepositorySize
+	kindSpecialJob
 )
 
 const goldenGamma = 0x9e3779b97f4a7c15

@@ -13,7 +13,7 @@ type Request struct {
 	Time         time.Time // on the simulator's clock
 	Method, Path string
 	RawQuery     string
-	Type         string // query type, for /api/query
+	Type         string // query type, for /api/query; frame, for a summary report
 	Page         int    // requested page, for /api/query (1 when absent, 0 when invalid)
 	Status       int    // 0 when no answer was sent (hang, client gone)
 	Entities     int    // entities in a completely sent query answer

@@ -5,10 +5,15 @@ package emsim
 
 const uidPrefix = "urn:veeam:"
 
-func taskUID(t *taskRun) string        { return uidPrefix + t.run.job.kind.taskType + ":" + t.id.String() }
-func runUID(r *jobRun) string          { return uidPrefix + r.job.kind.runType + ":" + r.id.String() }
-func jobUID(j *job) string             { return uidPrefix + "Job:" + j.id.String() }
-func serverUID(b *backupServer) string { return uidPrefix + "BackupServer:" + b.id.String() }
+func taskUID(t *taskRun) string          { return uidPrefix + t.run.job.kind.taskType + ":" + t.id.String() }
+func runUID(r *jobRun) string            { return uidPrefix + r.job.kind.runType + ":" + r.id.String() }
+func jobUID(j *job) string               { return uidPrefix + "Job:" + j.id.String() }
+func serverUID(b *backupServer) string   { return uidPrefix + "BackupServer:" + b.id.String() }
+func repositoryUID(r *repository) string { return uidPrefix + "Repository:" + r.id.String() }
+
+func repositoryHref(base string, r *repository) string {
+	return base + "/api/repositories/" + r.id.String()
+}
 
 func taskHref(base string, t *taskRun) string {
 	return base + "/api/" + t.run.job.kind.taskPath + "/" + t.id.String()

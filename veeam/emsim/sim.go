@@ -131,10 +131,11 @@ const (
 	routeLogon  = "logon"
 	routeLogoff = "logoff"
 	routeQuery  = "query"
+	routeReport = "report"
 	routeOther  = "other"
 )
 
-var faultRoutes = []string{"", routeRoot, routeLogon, routeLogoff, routeQuery}
+var faultRoutes = []string{"", routeRoot, routeLogon, routeLogoff, routeQuery, routeReport}
 
 func routeOf(path string) string {
 	switch {
@@ -146,6 +147,8 @@ func routeOf(path string) string {
 		return routeLogoff
 	case strings.EqualFold(path, "/api/query") || strings.EqualFold(path, "/api/query/"):
 		return routeQuery
+	case strings.HasPrefix(strings.ToLower(path), "/api/reports/summary"):
+		return routeReport
 	}
 	return routeOther
 }
@@ -161,7 +164,7 @@ type exchange struct {
 	body     io.Writer
 	route    string
 	params   []queryParam // the parsed query string; nil if malformed
-	typeName string       // query type, for faults and the request log
+	typeName string       // query type or report frame, for faults and the request log
 	page     int          // requested page of a query
 	entities int          // entities in a completely written query answer
 	fault    Fault        // the fault taken, whose answer-shaping knobs the query applies
@@ -187,9 +190,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		ex.params = params
 	}
-	if ex.route == routeQuery {
+	switch ex.route {
+	case routeQuery:
 		ex.typeName, _ = lookupParam(params, "type")
 		ex.page = requestedPage(params)
+	case routeReport:
+		ex.typeName = reportType(r.URL.Path)
 	}
 	if f, ok := s.faults.take(ex.route, ex.typeName, ex.page); ok && !s.applyFault(ex, f) {
 		return
@@ -208,6 +214,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveLogoff(ex)
 	case routeQuery:
 		s.serveQuery(ex)
+	case routeReport:
+		s.serveReport(ex)
 	default:
 		s.serveOther(ex)
 	}

@@ -67,6 +67,16 @@ type Topology struct {
 	// Backup describes the backup jobs that run next to the replica jobs;
 	// the zero value has none.
 	Backup BackupJobs
+
+	// DisabledJob adds a backup job of the first server (a replica job
+	// when there are no backup jobs) whose schedule was switched off
+	// halfway through the history: it has sessions before, none after,
+	// ScheduleEnabled false and no NextRun.
+	DisabledJob bool
+	// NeverRunJob adds a monthly backup job of the last server that was
+	// created but never ran: no session at all, and a NextRun at 22:00 UTC
+	// on the first day of the month after the simulator's start.
+	NeverRunJob bool
 }
 
 // BackupJobs describes the backup and backup copy jobs of every backup
@@ -118,6 +128,8 @@ func TestTopology() Topology {
 		MaxRetries:       2,
 		RetryDelay:       5 * time.Minute,
 		WithHardNames:    true,
+		DisabledJob:      true,
+		NeverRunJob:      true,
 		Backup: BackupJobs{
 			JobsPerServer:     2,
 			CopyJobsPerServer: 1,
@@ -159,6 +171,8 @@ func DemoTopology() Topology {
 		MaxRetries:       2,
 		RetryDelay:       time.Minute,
 		WithHardNames:    true,
+		DisabledJob:      true,
+		NeverRunJob:      true,
 		Backup: BackupJobs{
 			JobsPerServer:     2,
 			CopyJobsPerServer: 1,
@@ -198,6 +212,8 @@ func ScaleTopology() Topology {
 		MaxRetries:       2,
 		RetryDelay:       10 * time.Minute,
 		WithHardNames:    true,
+		DisabledJob:      true,
+		NeverRunJob:      true,
 		Backup: BackupJobs{
 			JobsPerServer:     10,
 			CopyJobsPerServer: 3,
@@ -236,6 +252,8 @@ func SecondSiteTopology() Topology {
 		RetryFailureRate: 0.3,
 		MaxRetries:       1,
 		RetryDelay:       5 * time.Minute,
+		DisabledJob:      true,
+		NeverRunJob:      true,
 		Backup: BackupJobs{
 			JobsPerServer:     2,
 			CopyJobsPerServer: 1,
