@@ -204,7 +204,7 @@ func TestSummaryReportsFollowTheEstate(t *testing.T) {
 	}
 
 	// The frames served are the truth, under EM's misspelt names.
-	var frame struct {
+	type frameDoc struct {
 		XMLName                   xml.Name
 		SuccessfulVmLastestStates int64
 		FailedVmLastestStates     int64
@@ -212,6 +212,7 @@ func TestSummaryReportsFollowTheEstate(t *testing.T) {
 		MaxDurationReplicaJobName string
 		SuccessBackupPercents     int64
 	}
+	var frame frameDoc
 	for path, check := range map[string]func() bool{
 		"overview": func() bool {
 			return frame.XMLName.Local == "OverviewReportFrame" && frame.SuccessfulVmLastestStates == overview.SuccessfulVMs && frame.FailedVmLastestStates == overview.FailedVMs
@@ -224,14 +225,7 @@ func TestSummaryReportsFollowTheEstate(t *testing.T) {
 		},
 	} {
 		resp := h.mustDo(http.MethodGet, "/api/reports/summary/"+path, token, nil)
-		frame = struct {
-			XMLName                   xml.Name
-			SuccessfulVmLastestStates int64
-			FailedVmLastestStates     int64
-			WarningsJobRuns           int64
-			MaxDurationReplicaJobName string
-			SuccessBackupPercents     int64
-		}{}
+		frame = frameDoc{}
 		if err := xml.Unmarshal([]byte(resp.body), &frame); err != nil || resp.status != http.StatusOK || frame.XMLName.Space != emNamespace || !check() {
 			t.Errorf("%s: %d %v\n%s", path, resp.status, err, resp.body)
 		}
