@@ -80,7 +80,10 @@ type inventory struct {
 func buildInventory(seed int64, topo Topology, e estate, start time.Time) *inventory {
 	inv := &inventory{servers: e.servers, disabled: e.disabled, neverRun: e.neverRun}
 	if e.disabled != nil {
-		e.disabled.until = start.Add(-topo.History / 2).Truncate(time.Second)
+		// Early in the history: a lookback shorter than five sixths of it
+		// no longer holds the job's sessions at the start, as when a job
+		// was switched off long enough ago to drop out of session views.
+		e.disabled.until = start.Add(-topo.History * 5 / 6).Truncate(time.Second)
 	}
 	if e.neverRun != nil {
 		// A monthly job created after this month's run: its first run is

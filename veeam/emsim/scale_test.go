@@ -26,7 +26,7 @@ func TestScaleTopology(t *testing.T) {
 	for _, js := range h.sim.BackupJobSessions(testStart) {
 		backupJobs[js.JobName] = true
 	}
-	// 52 backup jobs, and the one disabled halfway through the history.
+	// 52 backup jobs, and the one disabled early in the history.
 	if backups := len(h.sim.BackupTaskSessions(testStart)); backups < 45_000 || len(backupJobs) != 53 {
 		t.Errorf("%d backup task sessions of %d jobs, want about 55,000 of 53", backups, len(backupJobs))
 	}

@@ -69,9 +69,9 @@ type Topology struct {
 	Backup BackupJobs
 
 	// DisabledJob adds a backup job of the first server (a replica job
-	// when there are no backup jobs) whose schedule was switched off
-	// halfway through the history: it has sessions before, none after,
-	// ScheduleEnabled false and no NextRun.
+	// when there are no backup jobs) whose schedule was switched off a
+	// sixth of the way through the history: it has sessions before, none
+	// after, ScheduleEnabled false and no NextRun.
 	DisabledJob bool
 	// NeverRunJob adds a monthly backup job of the last server that was
 	// created but never ran: no session at all, and a NextRun at 22:00 UTC
