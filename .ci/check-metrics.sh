@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
-# Builds the exporter, runs it in demo mode and lints a full scrape with promtool.
+# Builds the exporter, runs it in demo mode and lints a full scrape with
+# promtool 3.x: PROMTOOL, else GOBIN or GOPATH/bin, else PATH (see
+# deploy/prometheus/install-prometheus3.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=../deploy/prometheus/prometheus3.sh
+source deploy/prometheus/prometheus3.sh
+promtool=$(prometheus3_find promtool PROMTOOL) || exit 1
+echo "promtool $(prometheus3_version "$promtool") ($promtool)"
 work=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"' EXIT
 
@@ -16,7 +22,7 @@ for _ in $(seq 1 100); do
 done
 curl -fsS "http://127.0.0.1:$port/metrics" >"$work/metrics" || { cat "$work/log"; exit 1; }
 grep -q '^veeam_em_up 1$' "$work/metrics" || { echo "veeam_em_up is not 1"; cat "$work/log"; exit 1; }
-out=$(promtool check metrics <"$work/metrics" 2>&1) || { echo "$out"; exit 1; }
+out=$("$promtool" check metrics <"$work/metrics" 2>&1) || { echo "$out"; exit 1; }
 if [ -n "$out" ]; then echo "promtool check metrics: $out"; exit 1; fi
 echo "promtool check metrics: clean ($(grep -vc '^#' "$work/metrics") samples)"
 

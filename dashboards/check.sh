@@ -2,16 +2,16 @@
 # Syntax check of every dashboard query: TestWriteRuleFile writes the queries,
 # Grafana variables filled in, as recording rules, and promtool parses them.
 # The metric names are checked by `go test ./dashboards`.
-# Needs go and promtool (Debian: apt-get install prometheus); PROMTOOL
-# overrides the promtool found on PATH.
+# Needs go and promtool 3.x: PROMTOOL, else GOBIN or GOPATH/bin, else PATH
+# (deploy/prometheus/install-prometheus3.sh installs it), the PromQL parser
+# of the Prometheus the dashboards are tested against.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-promtool="${PROMTOOL:-$(command -v promtool || true)}"
-if [ -z "$promtool" ] || [ ! -x "$promtool" ]; then
-  echo "check.sh: promtool not found; install Prometheus or set PROMTOOL" >&2
-  exit 1
-fi
+# shellcheck source=../deploy/prometheus/prometheus3.sh
+source deploy/prometheus/prometheus3.sh
+promtool=$(prometheus3_find promtool PROMTOOL) || exit 1
+echo "check.sh: promtool $(prometheus3_version "$promtool") ($promtool)"
 
 workdir=$(mktemp -d)
 trap 'rm -rf "$workdir"' EXIT

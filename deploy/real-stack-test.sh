@@ -15,7 +15,9 @@
 #      job_name and vm labels, severity and annotations;
 #   4. the exporter health alerts stay quiet meanwhile.
 #
-# Needs: go, python3, curl, prometheus, promtool, prometheus-alertmanager (or
+# Needs: go, python3, curl, Prometheus 3.x (prometheus and promtool:
+# PROMETHEUS and PROMTOOL, else GOBIN or GOPATH/bin, else PATH; see
+# deploy/prometheus/install-prometheus3.sh), prometheus-alertmanager (or
 # alertmanager), amtool. Bounded: gives up after five and a half minutes. Every
 # process it starts is stopped on exit; all files live in one temporary
 # directory, removed on exit.
@@ -85,9 +87,15 @@ wait_http() {
   fail "$name did not answer $url within 30s"
 }
 
-for tool in go python3 curl prometheus promtool amtool; do
+for tool in go python3 curl amtool; do
   command -v "$tool" >/dev/null || fail "$tool is not installed"
 done
+# shellcheck source=prometheus/prometheus3.sh
+source deploy/prometheus/prometheus3.sh
+prometheus=$(prometheus3_find prometheus PROMETHEUS) || exit 1
+promtool=$(prometheus3_find promtool PROMTOOL) || exit 1
+echo "prometheus $(prometheus3_version "$prometheus") ($prometheus)"
+echo "promtool $(prometheus3_version "$promtool") ($promtool)"
 alertmanager_bin=$(command -v prometheus-alertmanager || command -v alertmanager) ||
   fail "prometheus-alertmanager (Debian) or alertmanager is not installed"
 for required in deploy/prometheus/veeam_em_rules.yml deploy/prometheus/veeam_em_alerts.yml \
@@ -112,7 +120,7 @@ step "deploy files: compose's Prometheus configuration and YAML syntax"
 mkdir -p "$work/compose/rules"
 cp deploy/compose/prometheus.yml "$work/compose/prometheus.yml"
 cp deploy/prometheus/veeam_em_rules.yml deploy/prometheus/veeam_em_alerts.yml "$work/compose/rules/"
-promtool check config "$work/compose/prometheus.yml" >"$work/promtool-compose.out" 2>&1 ||
+"$promtool" check config "$work/compose/prometheus.yml" >"$work/promtool-compose.out" 2>&1 ||
   { cat "$work/promtool-compose.out"; fail "promtool check config deploy/compose/prometheus.yml"; }
 python3 - deploy/docker-compose.yml deploy/compose/*.yml deploy/grafana/provisioning/*/*.yml \
   deploy/kubernetes/*.yaml <<'PY' || fail "YAML syntax"
@@ -259,9 +267,9 @@ scrape_configs:
     static_configs:
       - targets: ['127.0.0.1:$exporter_port']
 EOF
-promtool check config "$work/prometheus/prometheus.yml" >"$work/promtool.out" 2>&1 ||
+"$promtool" check config "$work/prometheus/prometheus.yml" >"$work/promtool.out" 2>&1 ||
   { cat "$work/promtool.out"; fail "promtool check config"; }
-start prometheus prometheus \
+start prometheus "$prometheus" \
   --config.file="$work/prometheus/prometheus.yml" \
   --storage.tsdb.path="$work/prometheus-data" \
   --web.listen-address="127.0.0.1:$prometheus_port"
@@ -516,13 +524,22 @@ if __name__ == "__main__":
     sys.exit("unknown command " + command)
 PY
 
-step "wait for Prometheus to scrape the exporter three times"
+step "wait for Prometheus to scrape the exporter successfully three times"
+# up is 1 for a successful scrape only: Prometheus 3 rejects a scrape whose
+# Content-Type it cannot parse, for instance, and then the target's lastError
+# says why.
 for ((tries = 0; ; tries++)); do
   scrapes=$(curl -fsS "$prometheus_url/api/v1/query" \
-    --data-urlencode 'query=count_over_time(up{job="veeam_em"}[1m])' |
-    python3 -c 'import json, sys; r = json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else 0)')
+    --data-urlencode 'query=sum_over_time(up{job="veeam_em"}[1m])' |
+    python3 -c 'import json, sys; r = json.load(sys.stdin)["data"]["result"]; print(int(float(r[0]["value"][1])) if r else 0)')
   ((scrapes >= 3)) && break
-  ((tries < 30)) || fail "Prometheus scraped the exporter $scrapes times in 30s"
+  if ((tries >= 30)); then
+    curl -fsS "$prometheus_url/api/v1/targets" | python3 -c '
+import json, sys
+for t in json.load(sys.stdin)["data"]["activeTargets"]:
+    print("target %s: health %s, lastError %r" % (t["scrapeUrl"], t["health"], t["lastError"]))' >&2 || true
+    fail "Prometheus scraped the exporter successfully $scrapes times in 30s"
+  fi
   sleep 1
 done
 
