@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"os/exec"
 	"slices"
 	"strings"
@@ -9,33 +10,38 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/veeam-em-exporter/veeam_em_exporter/collector"
 	"github.com/veeam-em-exporter/veeam_em_exporter/veeam/emsim"
 )
 
 // TestCollectorSwitches runs the binary with each collector switched off in
-// turn: the simulator's request log must show none of its queries and the
-// scrape none of its series, while the other collector works as usual.
+// turn: the simulator's request log must show none of its requests and the
+// scrape none of its series, while the other collectors work as usual.
 func TestCollectorSwitches(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
 	bin := buildBinary(t)
 	for _, tc := range []struct {
-		flag                   string
-		kept, off              string // collector label values
-		keptTypes, gone        []string
-		keptPrefix, gonePrefix string
+		off      collector.Kind
+		types    []string // its EM request types
+		prefixes []string // its families
 	}{
-		{"--no-collector.backup", "replica", "backup", []string{"ReplicaTaskSession", "ReplicaJobSession"}, []string{"BackupTaskSession", "BackupJobSession"}, "veeam_em_replica_", "veeam_em_backup_"},
-		{"--no-collector.replica", "backup", "replica", []string{"BackupTaskSession", "BackupJobSession"}, []string{"ReplicaTaskSession", "ReplicaJobSession"}, "veeam_em_backup_", "veeam_em_replica_"},
+		{collector.Replica, []string{"ReplicaTaskSession", "ReplicaJobSession"}, []string{"veeam_em_replica_"}},
+		{collector.Backup, []string{"BackupTaskSession", "BackupJobSession"}, []string{"veeam_em_backup_task_", "veeam_em_backup_job_"}},
+		{collector.Repository, []string{"Repository"}, []string{"veeam_em_repository_"}},
+		{collector.Job, []string{"Job"}, []string{"veeam_em_job_"}},
+		{collector.BackupServer, []string{"BackupServer"}, []string{"veeam_em_backup_server_"}},
+		{collector.Summary, []string{"OverviewReportFrame", "VmsOverviewReportFrame", "JobStatisticsReportFrame"}, []string{"veeam_em_summary_"}},
 	} {
-		t.Run(tc.flag, func(t *testing.T) {
+		flag := "--no-collector." + string(tc.off)
+		t.Run(flag, func(t *testing.T) {
 			sim := startSimulatedEM(t, 11, emsim.NewManualClock(time.Now().UTC()))
-			exp := startExporter(t, bin, append(sim.flags(), tc.flag)...)
+			exp := startExporter(t, bin, append(sim.flags(), flag)...)
 			exp.scrape()
 			_, families := exp.scrape()
 			if got := gaugeValue(families, "veeam_em_up"); got != 1 {
-				t.Fatalf("veeam_em_up = %v with %s, want 1", got, tc.flag)
+				t.Fatalf("veeam_em_up = %v with %s, want 1", got, flag)
 			}
 
 			queried := map[string]int{}
@@ -44,40 +50,50 @@ func TestCollectorSwitches(t *testing.T) {
 					queried[r.Type]++
 				}
 			}
-			for _, q := range tc.keptTypes {
-				if queried[q] < 2 {
-					t.Errorf("%s queried %d times in 2 scrapes, want at least 2", q, queried[q])
+			for _, q := range tc.types {
+				if queried[q] != 0 {
+					t.Errorf("%s requested %d times with %s", q, queried[q], flag)
 				}
 			}
-			for _, q := range tc.gone {
-				if queried[q] != 0 {
-					t.Errorf("%s queried %d times with %s", q, queried[q], tc.flag)
+			// Every other collector's requests reached EM.
+			for _, q := range []string{"ReplicaTaskSession", "BackupTaskSession", "Repository", "Job", "BackupServer", "OverviewReportFrame"} {
+				if !slices.Contains(tc.types, q) && queried[q] == 0 {
+					t.Errorf("%s never requested with %s", q, flag)
 				}
 			}
 
-			kept := false
 			for name, mf := range families {
-				kept = kept || strings.HasPrefix(name, tc.keptPrefix)
-				if strings.HasPrefix(name, tc.gonePrefix) {
-					t.Errorf("family %s exposed with %s", name, tc.flag)
+				for _, prefix := range tc.prefixes {
+					if strings.HasPrefix(name, prefix) {
+						t.Errorf("family %s exposed with %s", name, flag)
+					}
 				}
 				for _, m := range mf.GetMetric() {
-					if label := labelOf(m, "collector", "type"); label == tc.off || slices.Contains(tc.gone, label) {
-						t.Errorf("%s{…%q} exposed with %s", name, label, tc.flag)
+					if label := labelOf(m, "collector", "type"); label == string(tc.off) || slices.Contains(tc.types, label) {
+						t.Errorf("%s{…%q} exposed with %s", name, label, flag)
 					}
 				}
 			}
-			if !kept {
-				t.Errorf("no %s family with %s", tc.keptPrefix, tc.flag)
-			}
-			if v := labelledValue(families, "veeam_em_collector_success", "collector", tc.kept); v != 1 {
-				t.Errorf("veeam_em_collector_success{collector=%q} = %v, want 1", tc.kept, v)
+			for _, k := range collector.Kinds() {
+				if k != tc.off {
+					if v := labelledValue(families, "veeam_em_collector_success", "collector", string(k)); v != 1 {
+						t.Errorf("veeam_em_collector_success{collector=%q} = %v with %s, want 1", k, v, flag)
+					}
+				}
 			}
 		})
 	}
 
-	t.Run("both off", func(t *testing.T) {
-		out, err := exec.Command(bin, "--demo", "--no-collector.replica", "--no-collector.backup", "--web.listen-address="+freeAddr(t)).CombinedOutput()
+	t.Run("all off", func(t *testing.T) {
+		args := []string{"--demo", "--web.listen-address=" + freeAddr(t)}
+		for _, k := range collector.Kinds() {
+			args = append(args, "--no-collector."+string(k))
+		}
+		// Bounded: an exporter that started anyway would serve forever.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, bin, args...)
+		out, err := cmd.CombinedOutput()
 		if err == nil {
 			t.Fatalf("the exporter started with every collector off:\n%s", out)
 		}

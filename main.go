@@ -55,8 +55,8 @@ func main() {
 		refreshLimit  = kingpin.Flag("veeam.refresh-timeout", "Upper bound of a refresh, which goes on past the scrape that started it: a first load of a long history on a slow EM spans several scrapes, and one cut by this bound goes on from where it is at the next.").Default("10m").Duration()
 		pageSize      = kingpin.Flag("veeam.page-size", "Entities per page in Enterprise Manager queries.").Default("1000").Int()
 		maxBody       = kingpin.Flag("veeam.max-body-bytes", "Largest Enterprise Manager response body accepted.").Default("268435456").Int64()
-		replicaOn     = kingpin.Flag("collector.replica", "Collect replica task and job sessions (veeam_em_replica_...); --no-collector.replica stops their EM queries.").Default("true").Bool()
-		backupOn      = kingpin.Flag("collector.backup", "Collect backup task and job sessions of every backup job type (veeam_em_backup_...); --no-collector.backup stops their EM queries.").Default("true").Bool()
+		collectorsOn  = addCollectorFlags(kingpin.CommandLine)
+		inventoryFreq = kingpin.Flag("collector.inventory-interval", "How often the repository, job, backup_server and summary collectors read Enterprise Manager; scrapes in between serve their last values.").Default("5m").Duration()
 		lookbackFlag  = addRenamedDuration(kingpin.CommandLine, "sessions.lookback", "replica.lookback", "History of sessions reflected in the metrics, for every session collector.", "168h")
 		overlapFlag   = addRenamedDuration(kingpin.CommandLine, "sessions.overlap", "replica.overlap", "How long after its creation, or its end, a session may still reach EM and be counted.", "1h")
 		rescan        = kingpin.Flag("sessions.rescan-interval", "How often each session collector checks the last --sessions.overlap against EM's counts, and reads the sessions that reached EM late.").Default("15m").Duration()
@@ -85,14 +85,14 @@ func main() {
 	lookback, overlap := lookbackFlag.resolve(kingpin.CommandLine, logger), overlapFlag.resolve(kingpin.CommandLine, logger)
 	level.Info(logger).Log("msg", "Session history", "lookback", lookback, "overlap", overlap)
 
-	kinds, err := enabledKinds(*replicaOn, *backupOn)
+	kinds, err := collectorsOn.enabled()
 	if err != nil {
 		level.Error(logger).Log("msg", "Nothing to collect", "err", err)
 		os.Exit(1)
 	}
 	clock := soakClock.now(logger)
 	collectorOptions := collector.Options{Kinds: kinds, Lookback: lookback, Overlap: overlap, RescanInterval: *rescan,
-		RefreshTimeout: *refreshLimit, MinRefreshInterval: *minRefresh, Now: clock}
+		RefreshTimeout: *refreshLimit, MinRefreshInterval: *minRefresh, InventoryInterval: *inventoryFreq, Now: clock}
 	// Single-target mode serves EM's metrics on /metrics; with a
 	// configuration file, /probe serves any number of EM servers.
 	var single *singleTarget

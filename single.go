@@ -73,19 +73,3 @@ func newSingleTarget(cfg singleTargetConfig, clock func() time.Time, logger log.
 func (s *singleTarget) close(logger log.Logger) {
 	collector.Retire(s.sessions, s.client, logger)
 }
-
-// enabledKinds are the kinds of sessions the --collector.* flags switch on;
-// at least one must be.
-func enabledKinds(replica, backup bool) ([]collector.Kind, error) {
-	var kinds []collector.Kind
-	if replica {
-		kinds = append(kinds, collector.Replica)
-	}
-	if backup {
-		kinds = append(kinds, collector.Backup)
-	}
-	if len(kinds) == 0 {
-		return nil, errors.New("--no-collector.replica and --no-collector.backup leave no collector enabled")
-	}
-	return kinds, nil
-}

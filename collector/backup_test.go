@@ -189,14 +189,14 @@ func TestFailingKindDoesNotHideTheOther(t *testing.T) {
 	if !errors.Is(err, refused) {
 		t.Fatalf("Refresh returned %v, want the backup queries' error", err)
 	}
-	if !strings.Contains(err.Error(), "fetch backup task and backup job sessions: ") {
+	if !strings.Contains(err.Error(), "fetch backup task sessions and backup job sessions: ") {
 		t.Errorf("%q does not name the failed collector's queries once", err)
 	}
 	if n := strings.Count(f.logs.String(), "level=error"); n != 1 || !strings.Contains(f.logs.String(), "Backup database is offline") {
 		t.Errorf("want one error line naming the cause, got:\n%s", f.logs)
 	}
 	expectSeries(t, f.c, "veeam_em_up", map[string]float64{"": 0})
-	expectSeries(t, f.c, "veeam_em_collector_success", map[string]float64{"collector=replica": 1, "collector=backup": 0})
+	expectSeries(t, f.c, "veeam_em_collector_success", map[string]float64{"collector=replica": 1, "collector=backup": 0, "collector=repository": 1, "collector=job": 1, "collector=backup_server": 1, "collector=summary": 1})
 	if got := series(t, f.c, "veeam_em_replica_task_sessions_total")["backup_server=vbr01.corp.local,job_name=Replica Job 1,result=Success,vm=web01"]; got != 3 {
 		t.Errorf("replica web01 successes = %v after the replica refresh, want 3", got)
 	}
@@ -209,7 +209,7 @@ func TestFailingKindDoesNotHideTheOther(t *testing.T) {
 	f.clock.Advance(time.Minute)
 	f.refresh(t)
 	expectSeries(t, f.c, "veeam_em_up", map[string]float64{"": 1})
-	expectSeries(t, f.c, "veeam_em_collector_success", map[string]float64{"collector=replica": 1, "collector=backup": 1})
+	expectSeries(t, f.c, "veeam_em_collector_success", map[string]float64{"collector=replica": 1, "collector=backup": 1, "collector=repository": 1, "collector=job": 1, "collector=backup_server": 1, "collector=summary": 1})
 	if got := series(t, f.c, "veeam_em_backup_task_sessions_total")["backup_server=vbr01.corp.local,job_name=Replica Job 1,result=Success,vm=web01"]; got != 3 {
 		t.Errorf("backup web01 successes = %v after the backup queries recovered, want 3", got)
 	}
@@ -288,7 +288,7 @@ func TestDifferentCausesAreAllSaid(t *testing.T) {
 		t.Fatalf("Refresh returned %v, want both causes reachable", err)
 	}
 	msg := err.Error()
-	for _, want := range []string{"fetch replica task sessions: ", "replica index rebuilding; ", "fetch backup task and backup job sessions: "} {
+	for _, want := range []string{"fetch replica task sessions: ", "replica index rebuilding; ", "fetch backup task sessions and backup job sessions: "} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("%q does not say %q", msg, want)
 		}
@@ -299,5 +299,5 @@ func TestDifferentCausesAreAllSaid(t *testing.T) {
 	if strings.Contains(msg, "\n") {
 		t.Errorf("the error spans several lines: %q", msg)
 	}
-	expectSeries(t, f.c, "veeam_em_collector_success", map[string]float64{"collector=replica": 0, "collector=backup": 0})
+	expectSeries(t, f.c, "veeam_em_collector_success", map[string]float64{"collector=replica": 0, "collector=backup": 0, "collector=repository": 1, "collector=job": 1, "collector=backup_server": 1, "collector=summary": 1})
 }

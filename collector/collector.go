@@ -28,6 +28,9 @@ const (
 	DefaultLookback = 7 * 24 * time.Hour
 	// DefaultRefreshTimeout bounds a refresh, whoever waits for it.
 	DefaultRefreshTimeout = 10 * time.Minute
+	// DefaultInventoryInterval is how often the inventory collectors read
+	// EM: the estate changes slowly.
+	DefaultInventoryInterval = 5 * time.Minute
 	// DefaultRescanInterval is how often the overlap is checked for
 	// sessions that reached EM late.
 	DefaultRescanInterval = 15 * time.Minute
@@ -52,6 +55,10 @@ type Options struct {
 	// is served as it is, without asking EM; zero refreshes at every
 	// Refresh. It follows the wall clock, as scrapes do, not Now.
 	MinRefreshInterval time.Duration
+	// InventoryInterval is how long the inventory collectors (repository,
+	// job, backup_server, summary) serve their last successful read before
+	// reading EM again. Zero means DefaultInventoryInterval.
+	InventoryInterval time.Duration
 	// Now is the clock that windows and expiry follow; nil means time.Now.
 	Now func() time.Time
 	// Logger receives one error line per failed refresh; nil discards.
@@ -69,7 +76,7 @@ type Collector struct {
 	now            func() time.Time
 	logger         log.Logger
 	own            ownDescs
-	kinds          []*kindCollector
+	members        []*member
 	lookback       time.Duration
 	rescanInterval time.Duration
 	refreshTimeout time.Duration
@@ -91,7 +98,7 @@ type Collector struct {
 	families []cachedFamily
 }
 
-// kindCollector is the state of one kind of sessions. The Collector's mu
+// kindCollector is the unit of one kind of sessions. The Collector's mu
 // guards everything but kind and descs, which are read-only.
 type kindCollector struct {
 	kind   sessionKind
@@ -100,16 +107,51 @@ type kindCollector struct {
 	series seriesCache // the metrics of state's series
 	// jobs and tasks are where the reading of each query type stands.
 	jobs, tasks typeSync
-	// loaded is set once the initial load of the lookback is complete;
+	// loadDone is set once the initial load of the lookback is complete;
 	// the series are published from then on. loadStart is when it began,
 	// loadCounted whether its sessions were counted.
-	loaded      bool
+	loadDone    bool
 	loadStart   time.Time
 	loadCounted bool
-	// The outcome of the kind's queries in the last refresh, and whether
-	// they ever succeeded.
-	succeeded, everSucceeded bool
-	duration                 time.Duration
+}
+
+func (k *kindCollector) name() Kind { return k.kind.name }
+
+func (k *kindCollector) seriesDescs() []*prometheus.Desc {
+	var descs []*prometheus.Desc
+	for _, f := range k.descs.series() {
+		descs = append(descs, f.desc)
+	}
+	return descs
+}
+
+func (k *kindCollector) requestTypes() []string { return []string{k.kind.jobQuery, k.kind.taskQuery} }
+
+// interval is 0: sessions are read at every refresh, and a steady read
+// costs what changed.
+func (k *kindCollector) interval() time.Duration { return 0 }
+
+func (k *kindCollector) read(ctx context.Context, c *Collector) (bool, []*fetchError) {
+	return c.refreshKind(ctx, k)
+}
+
+func (k *kindCollector) loaded() bool { return k.loadDone }
+
+func (k *kindCollector) publish() bool { return k.series.catchUp(k.state, &k.descs) }
+
+func (k *kindCollector) families() []cachedFamily { return k.series.families }
+
+func (k *kindCollector) queryMetrics(d *ownDescs) []prometheus.Metric {
+	var metrics []prometheus.Metric
+	for _, q := range []struct {
+		queryType string
+		stats     queryStats
+	}{{k.kind.taskQuery, k.state.taskQueries}, {k.kind.jobQuery, k.state.jobQueries}} {
+		metrics = append(metrics,
+			prometheus.MustNewConstMetric(d.sessionsFetched, prometheus.CounterValue, float64(q.stats.fetched), q.queryType),
+			prometheus.MustNewConstMetric(d.invalidSessions, prometheus.CounterValue, float64(q.stats.invalid), q.queryType))
+	}
+	return metrics
 }
 
 // loadProgress is how far the initial load has come, from 0 to 1: the
@@ -117,7 +159,7 @@ type kindCollector struct {
 // stays below 1 until the load is complete, as sessions can reach EM
 // meanwhile; 0 when EM would not count them.
 func (k *kindCollector) loadProgress() float64 {
-	if k.loaded {
+	if k.loadDone {
 		return 1
 	}
 	total := k.jobs.loadTotal + k.tasks.loadTotal
@@ -157,6 +199,9 @@ func New(src Source, opts Options) *Collector {
 	if opts.RescanInterval <= 0 {
 		opts.RescanInterval = DefaultRescanInterval
 	}
+	if opts.InventoryInterval <= 0 {
+		opts.InventoryInterval = DefaultInventoryInterval
+	}
 	life, endLife := context.WithCancel(context.Background())
 	c := &Collector{
 		src:                src,
@@ -171,15 +216,14 @@ func New(src Source, opts Options) *Collector {
 		endLife:            endLife,
 	}
 	for _, name := range opts.Kinds {
-		kind, err := kindOf(name)
+		if slices.ContainsFunc(c.members, func(m *member) bool { return m.name() == name }) {
+			continue
+		}
+		u, err := newUnit(name, opts)
 		if err != nil {
 			panic(fmt.Sprintf("collector.New: %v", err))
 		}
-		if slices.ContainsFunc(c.kinds, func(k *kindCollector) bool { return k.kind.name == name }) {
-			continue
-		}
-		c.kinds = append(c.kinds, &kindCollector{kind: kind, descs: newDescs(kind), state: newState(opts.Lookback, opts.Overlap),
-			jobs: typeSync{loadTotal: -1}, tasks: typeSync{loadTotal: -1}})
+		c.members = append(c.members, &member{unit: u})
 	}
 	return c
 }
@@ -189,8 +233,8 @@ func New(src Source, opts Options) *Collector {
 func (c *Collector) Ready() bool {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	for _, k := range c.kinds {
-		if !k.everSucceeded {
+	for _, m := range c.members {
+		if !m.everSucceeded {
 			return false
 		}
 	}
@@ -200,9 +244,9 @@ func (c *Collector) Ready() bool {
 // Describe implements prometheus.Collector.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	c.describeOwn(ch)
-	for _, k := range c.kinds {
-		for _, f := range k.descs.series() {
-			ch <- f.desc
+	for _, m := range c.members {
+		for _, d := range m.seriesDescs() {
+			ch <- d
 		}
 	}
 }
@@ -233,8 +277,8 @@ func (c *Collector) cachedFamilies() []cachedFamily {
 // mergeFamilies sets families from every kind's. The caller holds mu.
 func (c *Collector) mergeFamilies() {
 	var families []cachedFamily
-	for _, k := range c.kinds {
-		families = append(families, k.series.families...)
+	for _, m := range c.members {
+		families = append(families, m.families()...)
 	}
 	slices.SortFunc(families, func(a, b cachedFamily) int { return strings.Compare(a.family.GetName(), b.family.GetName()) })
 	c.families = families
@@ -281,8 +325,8 @@ func (c *Collector) collectOwn(ch chan<- prometheus.Metric) {
 // logoff and the query types of its kinds. Their counters start at 0.
 func (c *Collector) requestTypes() []string {
 	types := []string{veeam.LogonRequest, veeam.LogoffRequest}
-	for _, k := range c.kinds {
-		types = append(types, k.kind.jobQuery, k.kind.taskQuery)
+	for _, m := range c.members {
+		types = append(types, m.requestTypes()...)
 	}
 	return types
 }
@@ -308,20 +352,18 @@ func (c *Collector) statusMetrics() []prometheus.Metric {
 		prometheus.MustNewConstMetric(d.refreshes, prometheus.CounterValue, float64(st.refreshes)),
 		prometheus.MustNewConstMetric(d.refreshFailures, prometheus.CounterValue, float64(st.failures)),
 	}
-	for _, k := range c.kinds {
-		name := string(k.kind.name)
-		metrics = append(metrics,
-			prometheus.MustNewConstMetric(d.collectorSuccess, prometheus.GaugeValue, boolValue(k.succeeded), name),
-			prometheus.MustNewConstMetric(d.collectorDuration, prometheus.GaugeValue, k.duration.Seconds(), name),
-			prometheus.MustNewConstMetric(d.loadProgress, prometheus.GaugeValue, k.loadProgress(), name))
-		for _, q := range []struct {
-			queryType string
-			stats     queryStats
-		}{{k.kind.taskQuery, k.state.taskQueries}, {k.kind.jobQuery, k.state.jobQueries}} {
-			metrics = append(metrics,
-				prometheus.MustNewConstMetric(d.sessionsFetched, prometheus.CounterValue, float64(q.stats.fetched), q.queryType),
-				prometheus.MustNewConstMetric(d.invalidSessions, prometheus.CounterValue, float64(q.stats.invalid), q.queryType))
+	for _, m := range c.members {
+		name := string(m.name())
+		lastSuccess := 0.0
+		if m.everSucceeded {
+			lastSuccess = unixSeconds(m.lastSuccess)
 		}
+		metrics = append(metrics,
+			prometheus.MustNewConstMetric(d.collectorSuccess, prometheus.GaugeValue, boolValue(m.succeeded), name),
+			prometheus.MustNewConstMetric(d.collectorDuration, prometheus.GaugeValue, m.duration.Seconds(), name),
+			prometheus.MustNewConstMetric(d.collectorLastSuccess, prometheus.GaugeValue, lastSuccess, name),
+			prometheus.MustNewConstMetric(d.loadProgress, prometheus.GaugeValue, m.loadProgress(), name))
+		metrics = append(metrics, m.queryMetrics(d)...)
 	}
 	return metrics
 }

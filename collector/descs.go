@@ -17,15 +17,18 @@ type ownDescs struct {
 	refreshFailures   *prometheus.Desc
 	collectorSuccess  *prometheus.Desc
 	collectorDuration *prometheus.Desc
-	logons            *prometheus.Desc
-	logonRejections   *prometheus.Desc
-	logonBackoff      *prometheus.Desc
-	sessionsFetched   *prometheus.Desc
-	invalidSessions   *prometheus.Desc
-	loadProgress      *prometheus.Desc
-	requests          *prometheus.Desc
-	answerBytes       *prometheus.Desc
-	retryAfter        *prometheus.Desc
+	// collectorLastSuccess tells how old an inventory collector's values
+	// are, as it reads EM only once per interval.
+	collectorLastSuccess *prometheus.Desc
+	logons               *prometheus.Desc
+	logonRejections      *prometheus.Desc
+	logonBackoff         *prometheus.Desc
+	sessionsFetched      *prometheus.Desc
+	invalidSessions      *prometheus.Desc
+	loadProgress         *prometheus.Desc
+	requests             *prometheus.Desc
+	answerBytes          *prometheus.Desc
+	retryAfter           *prometheus.Desc
 }
 
 // descs are the descriptors of one kind's series, built by the series
@@ -86,6 +89,9 @@ func newOwnDescs() ownDescs {
 		collectorDuration: prometheus.NewDesc(fqName("", "collector_duration_seconds"),
 			"Wall time the collector's queries took in the last refresh from Enterprise Manager, successful or not; the collectors query EM at the same time.",
 			[]string{"collector"}, nil),
+		collectorLastSuccess: prometheus.NewDesc(fqName("collector", "last_success_timestamp_seconds"),
+			"Unix time at which the collector's last successful read of Enterprise Manager began, by the exporter's clock; 0 if none has yet. The inventory collectors read EM once per --collector.inventory-interval and serve their last values in between.",
+			[]string{"collector"}, nil),
 		logons: prometheus.NewDesc(fqName("", "logons_total"),
 			"Logons to the Enterprise Manager REST API. The exporter reuses its session, so this grows only when EM expires it or the exporter restarts.",
 			nil, nil),
@@ -120,7 +126,7 @@ func newOwnDescs() ownDescs {
 func (d *ownDescs) all() []*prometheus.Desc {
 	return []*prometheus.Desc{
 		d.up, d.scrapeDuration, d.lastSuccess, d.refreshes, d.refreshFailures, d.collectorSuccess,
-		d.collectorDuration, d.logons, d.logonRejections, d.logonBackoff, d.sessionsFetched, d.invalidSessions,
+		d.collectorDuration, d.collectorLastSuccess, d.logons, d.logonRejections, d.logonBackoff, d.sessionsFetched, d.invalidSessions,
 		d.loadProgress, d.requests, d.answerBytes, d.retryAfter,
 	}
 }

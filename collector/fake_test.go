@@ -47,6 +47,66 @@ type fakeSource struct {
 	// entered, when set, receives one value per call as it arrives.
 	entered             chan struct{}
 	inFlight, maxFlight int
+
+	// The estate the inventory queries return, and their errors by
+	// request type.
+	repositories  []veeam.Repository
+	estateJobs    []veeam.Job
+	backupServers []veeam.BackupServer
+	overview      veeam.OverviewReport
+	vmsOverview   veeam.VMsOverviewReport
+	jobStatistics veeam.JobStatisticsReport
+	estateErr     map[string]error
+}
+
+// estate answers an inventory query of request type typ with items, in one
+// page, or with the error set for typ.
+func estate[T any](f *fakeSource, typ string, items []T, each func(veeam.Page[T]) error) (veeam.QueryStats, error) {
+	f.count(typ)
+	f.mu.Lock()
+	err := f.estateErr[typ]
+	items = slices.Clone(items)
+	f.mu.Unlock()
+	if err != nil {
+		return veeam.QueryStats{}, err
+	}
+	return veeam.QueryStats{Pages: 1, Entities: len(items)}, each(veeam.Page[T]{Items: items})
+}
+
+// report answers a summary report request of type typ.
+func report[R any](f *fakeSource, typ string, r R) (R, error) {
+	f.count(typ)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.estateErr[typ]; err != nil {
+		var none R
+		return none, err
+	}
+	return r, nil
+}
+
+func (f *fakeSource) Repositories(_ context.Context, each func(veeam.Page[veeam.Repository]) error) (veeam.QueryStats, error) {
+	return estate(f, veeam.RepositoryType, f.repositories, each)
+}
+
+func (f *fakeSource) Jobs(_ context.Context, each func(veeam.Page[veeam.Job]) error) (veeam.QueryStats, error) {
+	return estate(f, veeam.JobType, f.estateJobs, each)
+}
+
+func (f *fakeSource) BackupServers(_ context.Context, each func(veeam.Page[veeam.BackupServer]) error) (veeam.QueryStats, error) {
+	return estate(f, veeam.BackupServerType, f.backupServers, each)
+}
+
+func (f *fakeSource) OverviewReport(context.Context) (veeam.OverviewReport, error) {
+	return report(f, veeam.OverviewReportType, f.overview)
+}
+
+func (f *fakeSource) VMsOverviewReport(context.Context) (veeam.VMsOverviewReport, error) {
+	return report(f, veeam.VMsOverviewReportType, f.vmsOverview)
+}
+
+func (f *fakeSource) JobStatisticsReport(context.Context) (veeam.JobStatisticsReport, error) {
+	return report(f, veeam.JobStatisticsReportType, f.jobStatistics)
 }
 
 func (f *fakeSource) set(tasks []veeam.ReplicaTaskSession, jobs []veeam.ReplicaJobSession) {
@@ -266,8 +326,8 @@ func fakeQuery[T any](f *fakeSource, ctx context.Context, typ string, sel veeam.
 
 // replicaOf is the replica kind's part of c.
 func replicaOf(c *Collector) *kindCollector {
-	for _, k := range c.kinds {
-		if k.kind.name == Replica {
+	for _, m := range c.members {
+		if k, ok := m.unit.(*kindCollector); ok && k.kind.name == Replica {
 			return k
 		}
 	}

@@ -51,6 +51,11 @@ func newSimExporter(tb testing.TB, topology emsim.Topology, latency time.Duratio
 	}
 	tb.Cleanup(client.Close)
 	opts.Now, opts.Logger = clock.Now, logger
+	if opts.Kinds == nil {
+		// The session collectors' loads and counters are what these tests
+		// follow; the inventory would only add its own requests.
+		opts.Kinds = []collector.Kind{collector.Replica, collector.Backup}
+	}
 	if opts.Lookback == 0 {
 		opts.Lookback = lookback
 	}

@@ -7,19 +7,84 @@ import (
 	"github.com/veeam-em-exporter/veeam_em_exporter/veeam"
 )
 
-// Kind is a kind of Enterprise Manager sessions the Collector follows: each
-// has its own metric families, its own EM queries and its own success
-// metric, and can be switched off on its own.
+// Kind names one collector of the Collector: each has its own metric
+// families, its own EM queries, its own refresh policy and its own success
+// metric, and can be switched off on its own (--collector.<kind>).
 type Kind string
 
-// The kinds of sessions a Collector can follow.
+// The collectors.
 const (
-	Replica Kind = "replica" // ReplicaTaskSession and ReplicaJobSession
-	Backup  Kind = "backup"  // BackupTaskSession and BackupJobSession, of every backup job type
+	Replica      Kind = "replica"       // ReplicaTaskSession and ReplicaJobSession
+	Backup       Kind = "backup"        // BackupTaskSession and BackupJobSession, of every backup job type
+	Repository   Kind = "repository"    // Repository: capacity and free space
+	Job          Kind = "job"           // Job: every job and its schedule
+	BackupServer Kind = "backup_server" // BackupServer: the backup servers and their versions
+	Summary      Kind = "summary"       // EM's summary reports
 )
 
-// Kinds are every kind, the default of Options.Kinds.
-func Kinds() []Kind { return []Kind{Replica, Backup} }
+// registration is one collector as the exporter offers it: adding a
+// collector is its own files and one line here.
+type registration struct {
+	kind Kind
+	what string // what it collects, for its flag's help
+	unit func(Options) (unit, error)
+}
+
+func registrations() []registration {
+	return []registration{
+		{Replica, "replica task and job sessions (veeam_em_replica_...)", sessionUnit(Replica)},
+		{Backup, "backup task and job sessions of every backup job type (veeam_em_backup_...)", sessionUnit(Backup)},
+		{Repository, "the capacity and free space of every backup repository (veeam_em_repository_...), once per --collector.inventory-interval",
+			func(o Options) (unit, error) { return newRepositoryUnit(o.InventoryInterval), nil }},
+		{Job, "every job and its schedule (veeam_em_job_...), once per --collector.inventory-interval",
+			func(o Options) (unit, error) { return newJobUnit(o.InventoryInterval), nil }},
+		{BackupServer, "every backup server and its version (veeam_em_backup_server_info), once per --collector.inventory-interval",
+			func(o Options) (unit, error) { return newBackupServerUnit(o.InventoryInterval), nil }},
+		{Summary, "Enterprise Manager's summary reports (veeam_em_summary_...), once per --collector.inventory-interval",
+			func(o Options) (unit, error) { return newSummaryUnit(o.InventoryInterval), nil }},
+	}
+}
+
+// Kinds are every collector, the default of Options.Kinds.
+func Kinds() []Kind {
+	var kinds []Kind
+	for _, r := range registrations() {
+		kinds = append(kinds, r.kind)
+	}
+	return kinds
+}
+
+// FlagHelp is the help of the flag that switches collector k on or off.
+func FlagHelp(k Kind) string {
+	for _, r := range registrations() {
+		if r.kind == k {
+			return "Collect " + r.what + "; --no-collector." + string(k) + " stops its EM queries."
+		}
+	}
+	return ""
+}
+
+// newUnit is the unit of collector k.
+func newUnit(k Kind, opts Options) (unit, error) {
+	for _, r := range registrations() {
+		if r.kind == k {
+			return r.unit(opts)
+		}
+	}
+	return nil, fmt.Errorf("unknown collector %q (known: %v)", k, Kinds())
+}
+
+// sessionUnit makes the unit of a kind of sessions.
+func sessionUnit(k Kind) func(Options) (unit, error) {
+	return func(opts Options) (unit, error) {
+		kind, err := kindOf(k)
+		if err != nil {
+			return nil, err
+		}
+		return &kindCollector{kind: kind, descs: newDescs(kind), state: newState(opts.Lookback, opts.Overlap),
+			jobs: typeSync{loadTotal: -1}, tasks: typeSync{loadTotal: -1}}, nil
+	}
+}
 
 // sessionKind is what differs between kinds. EM gives backup sessions the
 // fields of replica sessions, so the state and the series cache handle both

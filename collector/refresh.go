@@ -74,9 +74,9 @@ func (c *Collector) Refresh(ctx context.Context) error {
 	defer c.mu.Unlock()
 	c.status.up = false
 	pending := &RefreshPendingError{RunningFor: time.Since(flight.began), Cause: context.Cause(ctx)}
-	for _, k := range c.kinds {
-		if !k.loaded {
-			pending.Loading = append(pending.Loading, LoadProgress{Collector: k.kind.name, Ratio: k.loadProgress()})
+	for _, m := range c.members {
+		if !m.loaded() {
+			pending.Loading = append(pending.Loading, LoadProgress{Collector: m.name(), Ratio: m.loadProgress()})
 		}
 	}
 	return pending
@@ -125,29 +125,39 @@ func (c *Collector) Close() {
 	}
 }
 
-// kindRefresh is what one kind's part of a refresh did.
-type kindRefresh struct {
+// unitRefresh is what one unit's part of a refresh did.
+type unitRefresh struct {
+	skipped    bool // not due: its last read stands
 	errs       []*fetchError
 	progressed bool // its initial load read sessions
+	began      time.Time
 	elapsed    time.Duration
 }
 
-// refresh runs every kind's queries at once and publishes each kind whose
-// queries all succeeded and whose initial load is complete: a kind that
+// refresh runs the read of every unit that is due at once and publishes each
+// unit whose read succeeded and whose initial load is complete: a unit that
 // fails keeps the series of its last success and does not hold back the
 // others.
 func (c *Collector) refresh(ctx context.Context) error {
 	began := time.Now()
-	results := make([]kindRefresh, len(c.kinds))
+	results := make([]unitRefresh, len(c.members))
+	now := c.now()
 	c.mu.RLock()
-	loading := slices.ContainsFunc(c.kinds, func(k *kindCollector) bool { return !k.loaded })
+	loading := slices.ContainsFunc(c.members, func(m *member) bool { return !m.loaded() })
+	for i, m := range c.members {
+		results[i].skipped = !m.due(now)
+	}
 	c.mu.RUnlock()
 	var wg sync.WaitGroup
-	for i, k := range c.kinds {
+	for i, m := range c.members {
+		if results[i].skipped {
+			continue
+		}
 		wg.Go(func() {
-			kindBegan := time.Now()
-			results[i].progressed, results[i].errs = c.refreshKind(ctx, k)
-			results[i].elapsed = time.Since(kindBegan)
+			results[i].began = c.now()
+			unitBegan := time.Now()
+			results[i].progressed, results[i].errs = m.read(ctx, c)
+			results[i].elapsed = time.Since(unitBegan)
 		})
 	}
 	wg.Wait()
@@ -160,18 +170,22 @@ func (c *Collector) refresh(ctx context.Context) error {
 	var stillLoading []LoadProgress
 	c.mu.Lock()
 	changed := false
-	for i, k := range c.kinds {
+	for i, m := range c.members {
 		r := &results[i]
-		k.duration = r.elapsed
-		k.succeeded = len(r.errs) == 0
+		if r.skipped {
+			continue
+		}
+		m.duration = r.elapsed
+		m.succeeded = len(r.errs) == 0
 		switch {
-		case !k.succeeded && !k.loaded && r.progressed && cutByTimeout:
-			stillLoading = append(stillLoading, LoadProgress{Collector: k.kind.name, Ratio: k.loadProgress()})
-		case !k.succeeded:
+		case !m.succeeded && !m.loaded() && r.progressed && cutByTimeout:
+			stillLoading = append(stillLoading, LoadProgress{Collector: m.name(), Ratio: m.loadProgress()})
+		case !m.succeeded:
 			failed = append(failed, r.errs...)
 		default:
-			k.everSucceeded = true
-			if k.series.catchUp(k.state, &k.descs) {
+			m.everSucceeded = true
+			m.lastSuccess = r.began
+			if m.publish() {
 				changed = true
 			}
 		}
@@ -220,14 +234,14 @@ func loadProgressText(loads []LoadProgress) string {
 	return strings.Join(parts, ", ")
 }
 
-// fetchError is a failed query of one session type.
+// fetchError is a failed query of one type.
 type fetchError struct {
-	what string // "replica task", "backup job", ...
+	what string // "replica task sessions", "repositories", ...
 	err  error
 }
 
 func (e *fetchError) Error() string {
-	return fmt.Sprintf("fetch %s sessions: %v", e.what, e.err)
+	return fmt.Sprintf("fetch %s: %v", e.what, e.err)
 }
 
 func (e *fetchError) Unwrap() error { return e.err }
@@ -275,7 +289,7 @@ type sharedCauseError struct {
 
 func (e *sharedCauseError) Error() string {
 	last := len(e.whats) - 1
-	return fmt.Sprintf("fetch %s and %s sessions: %v", strings.Join(e.whats[:last], ", "), e.whats[last], e.cause)
+	return fmt.Sprintf("fetch %s and %s: %v", strings.Join(e.whats[:last], ", "), e.whats[last], e.cause)
 }
 
 func (e *sharedCauseError) Unwrap() error { return e.cause }

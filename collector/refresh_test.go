@@ -140,7 +140,7 @@ func TestSameCauseSaidOnce(t *testing.T) {
 	if n := strings.Count(err.Error(), refused.Error()); n != 1 {
 		t.Errorf("the cause appears %d times in %q, want once", n, err)
 	}
-	if !strings.Contains(err.Error(), "fetch replica task and replica job sessions: ") {
+	if !strings.Contains(err.Error(), "fetch replica task sessions and replica job sessions: ") {
 		t.Errorf("%q does not say that both queries failed", err)
 	}
 }

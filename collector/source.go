@@ -16,5 +16,14 @@ type Source interface {
 	BackupJobSessions(ctx context.Context, sel veeam.Selection, each func(veeam.Page[veeam.BackupJobSession]) error) (veeam.QueryStats, error)
 	// CountSessions tells how many sessions of a query type sel selects.
 	CountSessions(ctx context.Context, typ string, sel veeam.Selection) (veeam.Count, error)
+
+	// The estate, read in full by the inventory collectors.
+	Repositories(ctx context.Context, each func(veeam.Page[veeam.Repository]) error) (veeam.QueryStats, error)
+	Jobs(ctx context.Context, each func(veeam.Page[veeam.Job]) error) (veeam.QueryStats, error)
+	BackupServers(ctx context.Context, each func(veeam.Page[veeam.BackupServer]) error) (veeam.QueryStats, error)
+	OverviewReport(ctx context.Context) (veeam.OverviewReport, error)
+	VMsOverviewReport(ctx context.Context) (veeam.VMsOverviewReport, error)
+	JobStatisticsReport(ctx context.Context) (veeam.JobStatisticsReport, error)
+
 	Stats() veeam.Stats
 }

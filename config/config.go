@@ -40,7 +40,9 @@ type AuthModule struct {
 
 // Collectors are the names an auth module's collectors list accepts: the
 // exporter's collectors.
-func Collectors() []string { return []string{"replica", "backup"} }
+func Collectors() []string {
+	return []string{"replica", "backup", "repository", "job", "backup_server", "summary"}
+}
 
 // TLSConfig says which certificate an EM server must present.
 type TLSConfig struct {
