@@ -39,9 +39,22 @@ for family in veeam_em_up veeam_em_scrape_duration_seconds veeam_em_last_success
   veeam_em_backup_task_last_end_timestamp_seconds veeam_em_backup_task_last_duration_seconds \
   veeam_em_backup_task_last_total_size_bytes veeam_em_backup_task_last_completion_timestamp_seconds \
   veeam_em_backup_task_sessions_total veeam_em_backup_task_duration_seconds veeam_em_backup_job_last_state \
-  veeam_em_backup_job_last_result veeam_em_backup_job_sessions_total; do
+  veeam_em_backup_job_last_result veeam_em_backup_job_sessions_total \
+  veeam_em_collector_last_success_timestamp_seconds veeam_em_repository_capacity_bytes veeam_em_repository_free_bytes \
+  veeam_em_repository_info veeam_em_job_info veeam_em_job_schedule_configured veeam_em_job_schedule_enabled \
+  veeam_em_job_next_run_timestamp_seconds veeam_em_backup_server_info veeam_em_summary_vms \
+  veeam_em_summary_vms_latest_result veeam_em_summary_servers veeam_em_summary_jobs veeam_em_summary_restore_points \
+  veeam_em_summary_restore_points_size_bytes veeam_em_summary_source_vms_size_bytes \
+  veeam_em_summary_backup_success_ratio veeam_em_summary_job_runs; do
   grep -q "^# TYPE $family " "$work/metrics" || { echo "metric family $family missing"; exit 1; }
 done
+
+# The object storage repository (EM's -1) is listed, with no size series.
+grep -q '^veeam_em_repository_info{.*kind="AmazonS3Compatible"' "$work/metrics" || { echo "no object storage repository in the demo"; exit 1; }
+object=$(sed -n 's/^veeam_em_repository_info{.*kind="AmazonS3Compatible",repository="\([^"]*\)".*/\1/p' "$work/metrics" | head -1)
+if grep -E '^veeam_em_repository_(capacity|free)_bytes\{' "$work/metrics" | grep -qF "repository=\"$object\""; then
+  echo "a size series for the object storage repository $object, whose size EM does not know"; exit 1
+fi
 
 # The demo promises new completed sessions every minute.
 sessions() { curl -fsS "http://127.0.0.1:$port/metrics" | awk '/^veeam_em_replica_task_sessions_total\{/ {s += $NF} END {print s}'; }
