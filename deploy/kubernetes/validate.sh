@@ -3,7 +3,7 @@
 #
 #  1. installs what it needs when missing: Debian's etcd-server (apt-get), a
 #     kube-apiserver built from the pinned module in
-#     deploy/check/kubernetes/apiserver/ (~7 min the first time), and the
+#     deploy/check/kubernetes/apiserver/ (7 to 15 min the first time), and the
 #     checker in deploy/check/kubernetes/ (renders the kustomizations with
 #     the kustomize Go library); both binaries are cached under
 #     $(go env GOPATH)/cache/veeam_em_exporter-kubernetes and rebuilt when
@@ -112,7 +112,7 @@ if [ -x "$apiserver" ] && [ "$(cat "$apiserver.stamp" 2>/dev/null)" = "$apiserve
   [ "$("$apiserver" --version 2>/dev/null)" = "Kubernetes $kube_version" ]; then
   echo "kube-apiserver: cached, $("$apiserver" --version)"
 else
-  echo "kube-apiserver: building $kube_version from $apiserver_module (about 7 minutes the first time)"
+  echo "kube-apiserver: building $kube_version from $apiserver_module (7 to 15 minutes on 2 cores, once)"
   build_start=$SECONDS
   rm -f "$apiserver.stamp"
   (cd "$apiserver_module" && go build -trimpath -ldflags "$apiserver_ldflags" -o "$apiserver.new" k8s.io/kubernetes/cmd/kube-apiserver) ||
