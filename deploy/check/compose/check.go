@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -149,7 +150,7 @@ func checkImage(svc types.ServiceConfig) error {
 		if svc.Build != nil {
 			return fmt.Errorf("build: without image: name the built image with an explicit tag")
 		}
-		return fmt.Errorf("neither image: nor build:")
+		return errors.New("the service names neither an image nor a build")
 	}
 	named, err := reference.ParseNormalizedNamed(svc.Image)
 	if err != nil {
