@@ -23,7 +23,11 @@
 #     StatefulSet's pods.
 #
 # Usage: bash deploy/kubernetes/validate.sh   (exit 0: valid; 1: see FAIL lines)
+#        bash deploy/kubernetes/validate.sh --prepare   (step 1 only: CI builds
+#        the tools beside its other steps)
 set -euo pipefail
+prepare_only=false
+[ "${1:-}" = --prepare ] && prepare_only=true
 export GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
 cd "$(dirname "$0")/../.."
 repo=$PWD
@@ -134,6 +138,10 @@ else
   (cd "$checker_module" && go build -trimpath -o "$checker.new" .) || fail "building $checker_module failed"
   mv "$checker.new" "$checker"
   echo "$checker_stamp" >"$checker.stamp"
+fi
+if $prepare_only; then
+  echo "tools ready in $((SECONDS - started)) s"
+  exit 0
 fi
 
 echo "exporter: building from $repo"
