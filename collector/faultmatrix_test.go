@@ -137,18 +137,32 @@ func faultKinds(queryType string) (hit, spared []string) {
 	}
 }
 
+// scrapeUntilUp scrapes until veeam_em_up is 1, for at most a minute: on a
+// machine busy with other tests a load of five-session pages can outlast the
+// fault matrix's refresh timeout, and goes on at the next refresh.
+func scrapeUntilUp(t *testing.T, s *stack) (int, string) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		code, body := s.scrape(t, 10*time.Second)
+		if code != 200 || up(body) == "1" || time.Now().After(deadline) {
+			return code, body
+		}
+	}
+}
+
 func runFaultCase(t *testing.T, tc faultCase) {
 	// A small page makes the incremental refresh span several pages, so
 	// that "page 2" and "a middle page" exist.
 	s := newStack(t, 5, tc.maxBody, func(o *collector.Options) { o.RefreshTimeout = faultRefreshTimeout })
 	defer s.close()
 	t0 := s.clock.Now()
-	if code, body := s.scrape(t, 10*time.Second); code != 200 || up(body) != "1" {
+	if code, body := scrapeUntilUp(t, s); code != 200 || up(body) != "1" {
 		t.Fatalf("first scrape: %d, veeam_em_up %s\n%s", code, up(body), s.logs)
 	}
 	// The faulty refresh is an incremental one, with new sessions to read.
 	s.clock.Advance(15 * time.Minute)
-	code, good := s.scrape(t, 10*time.Second)
+	code, good := scrapeUntilUp(t, s)
 	if code != 200 || up(good) != "1" {
 		t.Fatalf("second scrape: %d, veeam_em_up %s\n%s", code, up(good), s.logs)
 	}
@@ -239,6 +253,13 @@ func runFaultCase(t *testing.T, tc faultCase) {
 			t.Errorf("%d error lines for one failed refresh, want 1:\n%s", errorLines, logs)
 		}
 	case refreshHeals:
+		if up(body) != "1" && strings.Contains(logs, "the refresh did not end within the scrape timeout") {
+			// A machine busy with other tests can take more than the
+			// scrape's second for three hours of five-session pages: the
+			// healing is then seen by the next scrape.
+			code, body = s.scrape(t, 2*faultRefreshTimeout)
+			logs = s.logs.String()
+		}
 		if up(body) != "1" {
 			t.Errorf("veeam_em_up = %s, want 1: the client should work around this\n%s", up(body), logs)
 		}

@@ -212,10 +212,13 @@ func TestFirstLoadSpansScrapes(t *testing.T) {
 					t.Errorf("progress fell from %v to %v", progress[n-1], p)
 				}
 				progress = append(progress, p)
-				if sample(body, "veeam_em_up") == 1 {
-					if p != 2 {
-						t.Errorf("veeam_em_up 1 with load progress %v of 2", p)
-					}
+				if sample(body, "veeam_em_up") == 1 && p != 2 {
+					t.Errorf("veeam_em_up 1 with load progress %v of 2", p)
+				}
+				// Once loaded, the next refresh may outlast a scrape on a
+				// busy machine: veeam_em_up is then 0 with the series
+				// served, as it should be.
+				if p == 2 {
 					break
 				}
 				if strings.Contains(body, "veeam_em_replica_task_last_state{") {
