@@ -48,6 +48,16 @@ expect veeam-chat alertname=VeeamEMBackupJobFailed severity=warning job=veeam_em
   backup_server=vbr01.corp.local 'job_name=Backup Job 1' job_type=Backup result=Failed
 expect veeam-chat alertname=VeeamEMBackupJobNotRunning severity=warning job=veeam_em instance=exporter:9724 \
   backup_server=vbr01.corp.local 'job_name=Offsite copy' job_type=BackupCopy
+# The estate: a repository almost full pages, everything else is a ticket.
+repo_labels=(job=veeam_em instance=exporter:9724 backup_server=vbr01.corp.local 'repository=\\nas01\veeam$')
+job_labels=(job=veeam_em instance=exporter:9724 backup_server=vbr01.corp.local job_type=Backup platform=VMware)
+expect veeam-pager alertname=VeeamEMRepositorySpaceCritical severity=critical "${repo_labels[@]}"
+expect veeam-chat alertname=VeeamEMRepositorySpaceLow severity=warning "${repo_labels[@]}"
+expect veeam-chat alertname=VeeamEMRepositoryFillingUp severity=warning "${repo_labels[@]}"
+expect veeam-chat alertname=VeeamEMJobScheduleDisabled severity=warning "${job_labels[@]}" 'job_name=File Server Backup (retired)'
+expect veeam-chat alertname=VeeamEMJobMissedRun severity=warning job=veeam_em instance=exporter:9724 \
+  backup_server=vbr01.corp.local 'job_name=Backup Job 1'
+expect veeam-chat alertname=VeeamEMJobNeverRan severity=warning "${job_labels[@]}" 'job_name=New Application Backup'
 expect null alertname=VeeamEMSomethingInformational severity=info job=veeam_em
 # No severity at all: the root receiver, so nothing is dropped unseen.
 expect veeam-chat alertname=SomeOtherAlert
