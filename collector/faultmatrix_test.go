@@ -257,7 +257,9 @@ func runFaultCase(t *testing.T, tc faultCase) {
 			// A machine busy with other tests can take more than the
 			// scrape's second for three hours of five-session pages: the
 			// healing is then seen by the next scrape.
-			code, body = s.scrape(t, 2*faultRefreshTimeout)
+			if code, body = s.scrape(t, 2*faultRefreshTimeout); code != 200 {
+				t.Fatalf("the scrape after the faulty one answered %d, want 200", code)
+			}
 			logs = s.logs.String()
 		}
 		if up(body) != "1" {
