@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -53,24 +51,7 @@ func newInventoryFixture(t *testing.T, kinds ...Kind) *fixture {
 // testdata/name.prom, or rewrites that file under -update.
 func assertInventoryGolden(t *testing.T, c *Collector, name string, families []string) {
 	t.Helper()
-	names := append(append([]string(nil), families...), inventoryStatus...)
-	path := filepath.Join("testdata", name+".prom")
-	if *update {
-		got, err := testutil.CollectAndFormat(c, expfmt.TypeTextPlain, names...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := testutil.CollectAndCompare(c, bytes.NewReader(want), names...); err != nil {
-		t.Errorf("%s: %v", path, err)
-	}
+	assertGoldenFamilies(t, c, name, append(append([]string(nil), families...), inventoryStatus...)...)
 }
 
 // Hard names: a backslash, a dollar sign, quotes and non-ASCII text, which
