@@ -32,7 +32,11 @@
 # is kept, the one it replaces removed.
 #
 # Usage: bash deploy/container-test.sh
+#        bash deploy/container-test.sh --prepare   (steps 1 to 5 only: CI builds
+#        the image beside its other steps, and the full run reuses its layers)
 set -Eeuo pipefail
+prepare_only=false
+[[ ${1:-} == --prepare ]] && prepare_only=true
 cd "$(dirname "$0")/.."
 export GOTOOLCHAIN=local
 
@@ -312,6 +316,11 @@ label_revision=$(podman image inspect --format '{{index .Labels "org.opencontain
   fail "image labels say version '$label_version' revision '$label_revision', want '$version' '$revision'"
 echo "image ${image_id:0:12}: $((image_size / 1024 / 1024)) MiB, USER '$image_user'," \
   "$(podman image inspect --format '{{index .Labels "org.opencontainers.image.description"}}' "$image")"
+
+if $prepare_only; then
+  echo "image built in $((SECONDS - started)) s"
+  exit 0
+fi
 
 # --- 6. run ----------------------------------------------------------------
 
