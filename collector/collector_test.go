@@ -74,13 +74,23 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
+	return newFixtureWith(t, nil)
+}
+
+// newFixtureWith is newFixture with the options changed by set.
+func newFixtureWith(t *testing.T, set func(*Options)) *fixture {
+	t.Helper()
 	f := &fixture{src: &fakeSource{logons: 1}, clock: emsim.NewManualClock(t0), logs: &bytes.Buffer{}}
-	f.c = New(f.src, Options{
+	opts := Options{
 		Lookback: testLookback,
 		Overlap:  testOverlap,
 		Now:      f.clock.Now,
 		Logger:   log.NewLogfmtLogger(log.NewSyncWriter(f.logs)),
-	})
+	}
+	if set != nil {
+		set(&opts)
+	}
+	f.c = New(f.src, opts)
 	return f
 }
 

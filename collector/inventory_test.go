@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-kit/log"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/expfmt"
@@ -36,15 +35,7 @@ var (
 // clock at t0.
 func newInventoryFixture(t *testing.T, kinds ...Kind) *fixture {
 	t.Helper()
-	f := &fixture{src: &fakeSource{logons: 1}, clock: emsim.NewManualClock(t0), logs: &bytes.Buffer{}}
-	f.c = New(f.src, Options{
-		Lookback: testLookback,
-		Overlap:  testOverlap,
-		Now:      f.clock.Now,
-		Logger:   log.NewLogfmtLogger(log.NewSyncWriter(f.logs)),
-		Kinds:    kinds,
-	})
-	return f
+	return newFixtureWith(t, func(o *Options) { o.Kinds = kinds })
 }
 
 // assertInventoryGolden compares families and the status families with

@@ -1,7 +1,6 @@
 package collector
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -16,7 +15,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/veeam-em-exporter/veeam_em_exporter/veeam"
-	"github.com/veeam-em-exporter/veeam_em_exporter/veeam/emsim"
 )
 
 // statusMetrics are the metrics that change when a refresh fails.
@@ -348,9 +346,7 @@ func TestCloseEndsTheRefreshUnderWay(t *testing.T) {
 // as one, and that the interval ends.
 func TestMinRefreshIntervalServesLastRefresh(t *testing.T) {
 	const interval = time.Second
-	f := &fixture{src: &fakeSource{logons: 1}, clock: emsim.NewManualClock(t0), logs: &bytes.Buffer{}}
-	f.c = New(f.src, Options{Lookback: testLookback, Overlap: testOverlap, Now: f.clock.Now,
-		Logger: log.NewLogfmtLogger(log.NewSyncWriter(f.logs)), MinRefreshInterval: interval})
+	f := newFixtureWith(t, func(o *Options) { o.MinRefreshInterval = interval })
 	f.src.set(statesAndResults())
 	queries := func() int { return f.src.queried("ReplicaTaskSession") }
 

@@ -53,8 +53,9 @@ type member struct {
 	lastSuccess              time.Time // when the last successful read began, by the Collector's clock
 }
 
-// due reports whether the unit reads EM at a refresh at now: always while
-// it has not succeeded, else once its interval has passed.
+// due reports whether the unit reads EM at a refresh at now: once its
+// interval has passed since its last successful read. A failed read leaves
+// lastSuccess where it was, so the unit reads again at the next refresh.
 func (m *member) due(now time.Time) bool {
-	return m.interval() <= 0 || !m.succeeded || now.Sub(m.lastSuccess) >= m.interval()
+	return m.interval() <= 0 || now.Sub(m.lastSuccess) >= m.interval()
 }
