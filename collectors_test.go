@@ -27,12 +27,14 @@ func TestCollectorSwitches(t *testing.T) {
 		types    []string // its EM request types
 		prefixes []string // its families
 	}{
-		{collector.Replica, []string{"ReplicaTaskSession", "ReplicaJobSession"}, []string{"veeam_em_replica_"}},
+		{collector.Replica, []string{"ReplicaTaskSession", "ReplicaJobSession"}, []string{"veeam_em_replica_task_", "veeam_em_replica_job_"}},
 		{collector.Backup, []string{"BackupTaskSession", "BackupJobSession"}, []string{"veeam_em_backup_task_", "veeam_em_backup_job_"}},
 		{collector.Repository, []string{"Repository"}, []string{"veeam_em_repository_"}},
 		{collector.Job, []string{"Job"}, []string{"veeam_em_job_"}},
 		{collector.BackupServer, []string{"BackupServer"}, []string{"veeam_em_backup_server_"}},
 		{collector.Summary, []string{"OverviewReportFrame", "VmsOverviewReportFrame", "JobStatisticsReportFrame"}, []string{"veeam_em_summary_"}},
+		{collector.ReplicaPoint, []string{"VmReplicaPoint"}, []string{"veeam_em_replica_vm_"}},
+		{collector.CDP, []string{"CdpPolicy", "CdpReplicaSession", "CdpReplicaTaskSession"}, []string{"veeam_em_cdp_"}},
 	} {
 		flag := "--no-collector." + string(tc.off)
 		t.Run(flag, func(t *testing.T) {

@@ -57,6 +57,7 @@ func main() {
 		maxBody       = kingpin.Flag("veeam.max-body-bytes", "Largest Enterprise Manager response body accepted.").Default("268435456").Int64()
 		collectorsOn  = addCollectorFlags(kingpin.CommandLine)
 		inventoryFreq = kingpin.Flag("collector.inventory-interval", "How often the repository, job, backup_server and summary collectors read Enterprise Manager; scrapes in between serve their last values.").Default("5m").Duration()
+		pointFull     = kingpin.Flag("collector.replica-point.full-interval", "How often the replica_point collector checks each replica's restore points against Enterprise Manager: how long restore point counts and oldest points may lag. The newest point follows at every scrape.").Default("1h").Duration()
 		lookbackFlag  = addRenamedDuration(kingpin.CommandLine, "sessions.lookback", "replica.lookback", "History of sessions reflected in the metrics, for every session collector.", "168h")
 		overlapFlag   = addRenamedDuration(kingpin.CommandLine, "sessions.overlap", "replica.overlap", "How long after its creation, or its end, a session may still reach EM and be counted.", "1h")
 		rescan        = kingpin.Flag("sessions.rescan-interval", "How often each session collector checks the last --sessions.overlap against EM's counts, and reads the sessions that reached EM late.").Default("15m").Duration()
@@ -92,7 +93,8 @@ func main() {
 	}
 	clock := soakClock.now(logger)
 	collectorOptions := collector.Options{Kinds: kinds, Lookback: lookback, Overlap: overlap, RescanInterval: *rescan,
-		RefreshTimeout: *refreshLimit, MinRefreshInterval: *minRefresh, InventoryInterval: *inventoryFreq, Now: clock}
+		RefreshTimeout: *refreshLimit, MinRefreshInterval: *minRefresh, InventoryInterval: *inventoryFreq,
+		ReplicaPointFullInterval: *pointFull, Now: clock}
 	// Single-target mode serves EM's metrics on /metrics; with a
 	// configuration file, /probe serves any number of EM servers.
 	var single *singleTarget

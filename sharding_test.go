@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/common/model"
 	"go.yaml.in/yaml/v2"
 
+	"github.com/veeam-em-exporter/veeam_em_exporter/veeam"
 	"github.com/veeam-em-exporter/veeam_em_exporter/veeam/emsim"
 )
 
@@ -403,7 +404,8 @@ func sortedCopy(s []string) []string {
 // and to, and the refreshes among them: a steady refresh asks for each
 // session type at most once (and not at all when nothing of that type was
 // created or runs), so the most first pages of one type is the number of
-// refreshes EM answered.
+// refreshes EM answered. Restore points are left out of the second count:
+// a refresh reads the new ones and counts the recent ones, two first pages.
 func emRefreshes(em *emsim.Running, from, to time.Time) (queries, refreshes int) {
 	firstPages := map[string]int{}
 	for _, r := range em.Requests() {
@@ -411,7 +413,7 @@ func emRefreshes(em *emsim.Running, from, to time.Time) (queries, refreshes int)
 			continue
 		}
 		queries++
-		if r.Page == 1 {
+		if r.Page == 1 && r.Type != veeam.VmReplicaPointType {
 			firstPages[r.Type]++
 			refreshes = max(refreshes, firstPages[r.Type])
 		}

@@ -45,7 +45,13 @@ for family in veeam_em_up veeam_em_scrape_duration_seconds veeam_em_last_success
   veeam_em_job_next_run_timestamp_seconds veeam_em_backup_server_info veeam_em_summary_vms \
   veeam_em_summary_vms_latest_result veeam_em_summary_servers veeam_em_summary_jobs veeam_em_summary_restore_points \
   veeam_em_summary_restore_points_size_bytes veeam_em_summary_source_vms_size_bytes \
-  veeam_em_summary_backup_success_ratio veeam_em_summary_job_runs; do
+  veeam_em_summary_backup_success_ratio veeam_em_summary_job_runs \
+  veeam_em_replica_vm_restore_points veeam_em_replica_vm_latest_point_timestamp_seconds \
+  veeam_em_replica_vm_oldest_point_timestamp_seconds veeam_em_cdp_policy_info veeam_em_cdp_policy_schedule_enabled \
+  veeam_em_cdp_policy_rpo_seconds veeam_em_cdp_policy_last_state veeam_em_cdp_policy_last_result \
+  veeam_em_cdp_policy_sessions_total veeam_em_cdp_task_last_state veeam_em_cdp_task_last_result \
+  veeam_em_cdp_task_last_end_timestamp_seconds veeam_em_cdp_task_last_completion_timestamp_seconds \
+  veeam_em_cdp_task_sessions_total; do
   grep -q "^# TYPE $family " "$work/metrics" || { echo "metric family $family missing"; exit 1; }
 done
 

@@ -196,7 +196,7 @@ func TestFailingKindDoesNotHideTheOther(t *testing.T) {
 		t.Errorf("want one error line naming the cause, got:\n%s", f.logs)
 	}
 	expectSeries(t, f.c, "veeam_em_up", map[string]float64{"": 0})
-	expectSeries(t, f.c, "veeam_em_collector_success", map[string]float64{"collector=replica": 1, "collector=backup": 0, "collector=repository": 1, "collector=job": 1, "collector=backup_server": 1, "collector=summary": 1})
+	expectSeries(t, f.c, "veeam_em_collector_success", map[string]float64{"collector=replica": 1, "collector=backup": 0, "collector=repository": 1, "collector=job": 1, "collector=backup_server": 1, "collector=summary": 1, "collector=replica_point": 1, "collector=cdp": 1})
 	if got := series(t, f.c, "veeam_em_replica_task_sessions_total")["backup_server=vbr01.corp.local,job_name=Replica Job 1,result=Success,vm=web01"]; got != 3 {
 		t.Errorf("replica web01 successes = %v after the replica refresh, want 3", got)
 	}
@@ -209,7 +209,7 @@ func TestFailingKindDoesNotHideTheOther(t *testing.T) {
 	f.clock.Advance(time.Minute)
 	f.refresh(t)
 	expectSeries(t, f.c, "veeam_em_up", map[string]float64{"": 1})
-	expectSeries(t, f.c, "veeam_em_collector_success", map[string]float64{"collector=replica": 1, "collector=backup": 1, "collector=repository": 1, "collector=job": 1, "collector=backup_server": 1, "collector=summary": 1})
+	expectSeries(t, f.c, "veeam_em_collector_success", map[string]float64{"collector=replica": 1, "collector=backup": 1, "collector=repository": 1, "collector=job": 1, "collector=backup_server": 1, "collector=summary": 1, "collector=replica_point": 1, "collector=cdp": 1})
 	if got := series(t, f.c, "veeam_em_backup_task_sessions_total")["backup_server=vbr01.corp.local,job_name=Replica Job 1,result=Success,vm=web01"]; got != 3 {
 		t.Errorf("backup web01 successes = %v after the backup queries recovered, want 3", got)
 	}
@@ -299,5 +299,5 @@ func TestDifferentCausesAreAllSaid(t *testing.T) {
 	if strings.Contains(msg, "\n") {
 		t.Errorf("the error spans several lines: %q", msg)
 	}
-	expectSeries(t, f.c, "veeam_em_collector_success", map[string]float64{"collector=replica": 0, "collector=backup": 0, "collector=repository": 1, "collector=job": 1, "collector=backup_server": 1, "collector=summary": 1})
+	expectSeries(t, f.c, "veeam_em_collector_success", map[string]float64{"collector=replica": 0, "collector=backup": 0, "collector=repository": 1, "collector=job": 1, "collector=backup_server": 1, "collector=summary": 1, "collector=replica_point": 1, "collector=cdp": 1})
 }

@@ -59,6 +59,11 @@ type Options struct {
 	// job, backup_server, summary) serve their last successful read before
 	// reading EM again. Zero means DefaultInventoryInterval.
 	InventoryInterval time.Duration
+	// ReplicaPointFullInterval is how often the replica_point collector
+	// checks each replica's restore points against EM's count: how long
+	// counts and oldest points may lag. Zero means
+	// DefaultReplicaPointFullInterval.
+	ReplicaPointFullInterval time.Duration
 	// Now is the clock that windows and expiry follow; nil means time.Now.
 	Now func() time.Time
 	// Logger receives one error line per failed refresh; nil discards.
@@ -198,6 +203,9 @@ func New(src Source, opts Options) *Collector {
 	}
 	if opts.RescanInterval <= 0 {
 		opts.RescanInterval = DefaultRescanInterval
+	}
+	if opts.ReplicaPointFullInterval <= 0 {
+		opts.ReplicaPointFullInterval = DefaultReplicaPointFullInterval
 	}
 	if opts.InventoryInterval <= 0 {
 		opts.InventoryInterval = DefaultInventoryInterval

@@ -57,6 +57,19 @@ type fakeSource struct {
 	vmsOverview   veeam.VMsOverviewReport
 	jobStatistics veeam.JobStatisticsReport
 	estateErr     map[string]error
+
+	// The replica restore points, the selections asked for them (counts
+	// included), and the error of every points request.
+	points    []veeam.VmReplicaPoint
+	pointSels []veeam.PointSelection
+	pointErr  error
+
+	// CDP: the policies (their error in estateErr), the sessions and their
+	// error.
+	cdpPolicies []veeam.CdpPolicy
+	cdpTasks    []veeam.CdpReplicaTaskSession
+	cdpJobs     []veeam.CdpReplicaSession
+	cdpErr      error
 }
 
 // estate answers an inventory query of request type typ with items, in one
@@ -273,6 +286,16 @@ func (f *fakeSource) CountSessions(ctx context.Context, typ string, sel veeam.Se
 		err = f.backupErr
 		for i := range f.backupJobs {
 			count(replicaJobInfo(&f.backupJobs[i].ReplicaJobSession))
+		}
+	case veeam.CdpReplicaTaskSessionType:
+		err = f.cdpErr
+		for i := range f.cdpTasks {
+			count(replicaTaskInfo(&f.cdpTasks[i].ReplicaTaskSession))
+		}
+	case veeam.CdpReplicaSessionType:
+		err = f.cdpErr
+		for i := range f.cdpJobs {
+			count(replicaJobInfo(&f.cdpJobs[i].ReplicaJobSession))
 		}
 	}
 	if err != nil {

@@ -423,7 +423,7 @@ func seriesKey(server, job, vm, result string) string {
 func seriesLines(body, kind string) string {
 	var out []string
 	for _, line := range strings.Split(body, "\n") {
-		if strings.HasPrefix(line, "veeam_em_"+kind+"_") {
+		if strings.HasPrefix(line, "veeam_em_"+kind+"_task_") || strings.HasPrefix(line, "veeam_em_"+kind+"_job_") {
 			out = append(out, line)
 		}
 	}

@@ -54,15 +54,21 @@ func (u *inventory) publish() bool {
 }
 
 func (u *inventory) read(ctx context.Context, c *Collector) (bool, []*fetchError) {
+	return false, u.fetchInto(ctx, c)
+}
+
+// fetchInto reads EM and, if that succeeds, keeps the families read for
+// publish.
+func (u *inventory) fetchInto(ctx context.Context, c *Collector) []*fetchError {
 	b := newFamiliesBuilder(u.descs)
 	if errs := u.fetch(ctx, c.src, b.emit); len(errs) > 0 {
-		return false, errs
+		return errs
 	}
 	families := b.families()
 	c.mu.Lock()
 	u.pending = families
 	c.mu.Unlock()
-	return false, nil
+	return nil
 }
 
 // familiesBuilder collects the series of one read into families.

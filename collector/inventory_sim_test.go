@@ -30,8 +30,11 @@ var inventoryTypes = map[collector.Kind][]string{
 // backup's families are veeam_em_backup_task_ and veeam_em_backup_job_,
 // not veeam_em_backup_server_.
 func collectorPrefixes(k collector.Kind) []string {
-	if k == collector.Backup {
-		return []string{"veeam_em_backup_task_", "veeam_em_backup_job_"}
+	switch k {
+	case collector.Backup, collector.Replica:
+		return []string{"veeam_em_" + string(k) + "_task_", "veeam_em_" + string(k) + "_job_"}
+	case collector.ReplicaPoint:
+		return []string{"veeam_em_replica_vm_"}
 	}
 	return []string{"veeam_em_" + string(k) + "_"}
 }

@@ -20,6 +20,8 @@ const (
 	Job          Kind = "job"           // Job: every job and its schedule
 	BackupServer Kind = "backup_server" // BackupServer: the backup servers and their versions
 	Summary      Kind = "summary"       // EM's summary reports
+	ReplicaPoint Kind = "replica_point" // VmReplicaPoint: every replica's restore points per VM
+	CDP          Kind = "cdp"           // CdpPolicy, CdpReplicaSession and CdpReplicaTaskSession
 )
 
 // registration is one collector as the exporter offers it: adding a
@@ -42,6 +44,10 @@ func registrations() []registration {
 			func(o Options) (unit, error) { return newBackupServerUnit(o.InventoryInterval), nil }},
 		{Summary, "Enterprise Manager's summary reports (veeam_em_summary_...), once per --collector.inventory-interval",
 			func(o Options) (unit, error) { return newSummaryUnit(o.InventoryInterval), nil }},
+		{ReplicaPoint, "the restore points of every replicated VM (veeam_em_replica_vm_...): the newest at every refresh, counts and the oldest once per --collector.replica-point.full-interval",
+			func(o Options) (unit, error) { return newReplicaPointUnit(o), nil }},
+		{CDP, "CDP policies, their sessions and their VMs' task sessions (veeam_em_cdp_...); the policies once per --collector.inventory-interval",
+			newCDPUnit},
 	}
 }
 
@@ -81,9 +87,13 @@ func sessionUnit(k Kind) func(Options) (unit, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &kindCollector{kind: kind, descs: newDescs(kind), state: newState(opts.Lookback, opts.Overlap),
-			jobs: typeSync{loadTotal: -1}, tasks: typeSync{loadTotal: -1}}, nil
+		return newKindCollector(kind, opts), nil
 	}
+}
+
+func newKindCollector(kind sessionKind, opts Options) *kindCollector {
+	return &kindCollector{kind: kind, descs: newDescs(kind), state: newState(opts.Lookback, opts.Overlap),
+		jobs: typeSync{loadTotal: -1}, tasks: typeSync{loadTotal: -1}}
 }
 
 // sessionKind is what differs between kinds. EM gives backup sessions the
@@ -93,8 +103,9 @@ type sessionKind struct {
 	name                Kind
 	taskQuery, jobQuery string // EM query types, the type label of the fetch metrics
 	// noun names the kind's sessions in help texts; lapse says what a VM
-	// whose latest success grows old stopped doing.
-	noun, lapse string
+	// whose latest success grows old stopped doing. job is what runs the
+	// sessions: "job", or "policy" for CDP, in the families' names too.
+	noun, lapse, job string
 	// jobTypeLabel adds EM's JobType as job_type to the job families: one
 	// kind covers backup, backup copy and other job types.
 	jobTypeLabel bool
@@ -111,7 +122,7 @@ func kindOf(k Kind) (sessionKind, error) {
 	case Replica:
 		return sessionKind{
 			name: Replica, taskQuery: veeam.ReplicaTaskSessionType, jobQuery: veeam.ReplicaJobSessionType,
-			noun: "replica", lapse: "stopped replicating",
+			noun: "replica", lapse: "stopped replicating", job: "job",
 			readTasks: func(ctx context.Context, src Source, sel veeam.Selection, each func(veeam.Page[veeam.ReplicaTaskSession]) error) (veeam.QueryStats, error) {
 				return src.ReplicaTaskSessions(ctx, sel, each)
 			},
@@ -122,7 +133,7 @@ func kindOf(k Kind) (sessionKind, error) {
 	case Backup:
 		return sessionKind{
 			name: Backup, taskQuery: veeam.BackupTaskSessionType, jobQuery: veeam.BackupJobSessionType,
-			noun: "backup", lapse: "are no longer backed up", jobTypeLabel: true,
+			noun: "backup", lapse: "are no longer backed up", job: "job", jobTypeLabel: true,
 			readTasks: func(ctx context.Context, src Source, sel veeam.Selection, each func(veeam.Page[veeam.ReplicaTaskSession]) error) (veeam.QueryStats, error) {
 				return src.BackupTaskSessions(ctx, sel, embedded(each, func(s *veeam.BackupTaskSession) veeam.ReplicaTaskSession { return s.ReplicaTaskSession }))
 			},
@@ -130,10 +141,25 @@ func kindOf(k Kind) (sessionKind, error) {
 				return src.BackupJobSessions(ctx, sel, embedded(each, func(s *veeam.BackupJobSession) veeam.ReplicaJobSession { return s.ReplicaJobSession }))
 			},
 		}, nil
+	case CDP:
+		return sessionKind{
+			name: CDP, taskQuery: veeam.CdpReplicaTaskSessionType, jobQuery: veeam.CdpReplicaSessionType,
+			noun: "CDP", lapse: "stopped syncing within their RPO", job: "policy",
+			readTasks: func(ctx context.Context, src Source, sel veeam.Selection, each func(veeam.Page[veeam.ReplicaTaskSession]) error) (veeam.QueryStats, error) {
+				return src.CdpReplicaTaskSessions(ctx, sel, embedded(each, func(s *veeam.CdpReplicaTaskSession) veeam.ReplicaTaskSession { return s.ReplicaTaskSession }))
+			},
+			readJobs: func(ctx context.Context, src Source, sel veeam.Selection, each func(veeam.Page[veeam.ReplicaJobSession]) error) (veeam.QueryStats, error) {
+				return src.CdpReplicaSessions(ctx, sel, embedded(each, func(s *veeam.CdpReplicaSession) veeam.ReplicaJobSession { return s.ReplicaJobSession }))
+			},
+		}, nil
 	default:
 		return sessionKind{}, fmt.Errorf("unknown collector %q (known: %v)", k, Kinds())
 	}
 }
+
+// jobSessions and taskSessions name the kind's two query types in errors.
+func (k sessionKind) jobSessions() string  { return k.noun + " " + k.job + " sessions" }
+func (k sessionKind) taskSessions() string { return k.noun + " task sessions" }
 
 // embedded hands each the pages of another type, each item replaced by the
 // replica session it embeds.

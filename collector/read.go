@@ -128,13 +128,13 @@ func (c *Collector) load(ctx context.Context, k *kindCollector, now time.Time) (
 		k.state.applyJobs(items, invalid, k.state.horizon(start))
 		k.jobs.loadRead += len(items)
 	}); err != nil {
-		return false, []*fetchError{{what: k.kind.noun + " job sessions", err: err}}
+		return false, []*fetchError{{what: k.kind.jobSessions(), err: err}}
 	}
 	if err := readRanges(ctx, c, &k.tasks, time.Time{}, k.kind.readTasks, taskID, func(items []veeam.ReplicaTaskSession, invalid int) {
 		k.state.applyTasks(items, invalid, k.state.horizon(start))
 		k.tasks.loadRead += len(items)
 	}); err != nil {
-		return false, []*fetchError{{what: k.kind.noun + " task sessions", err: err}}
+		return false, []*fetchError{{what: k.kind.taskSessions(), err: err}}
 	}
 	c.mu.Lock()
 	k.loadDone = true
@@ -155,7 +155,7 @@ func (c *Collector) countLoad(ctx context.Context, k *kindCollector) []*fetchErr
 		s    *typeSync
 		typ  string
 		what string
-	}{{&k.tasks, k.kind.taskQuery, k.kind.noun + " task sessions"}, {&k.jobs, k.kind.jobQuery, k.kind.noun + " job sessions"}}
+	}{{&k.tasks, k.kind.taskQuery, k.kind.taskSessions()}, {&k.jobs, k.kind.jobQuery, k.kind.jobSessions()}}
 	errs := make([]*fetchError, len(types))
 	var wg sync.WaitGroup
 	for i, q := range types {
@@ -237,12 +237,12 @@ func (c *Collector) steady(ctx context.Context, k *kindCollector, now time.Time)
 	if err := readRanges(ctx, c, &k.jobs, horizon, k.kind.readJobs, jobID, func(items []veeam.ReplicaJobSession, invalid int) {
 		k.state.applyJobs(items, invalid, jobHorizon)
 	}); err != nil && !errors.Is(err, errRangeTruncated) {
-		return []*fetchError{{what: k.kind.noun + " job sessions", err: err}}
+		return []*fetchError{{what: k.kind.jobSessions(), err: err}}
 	}
 	if err := readRanges(ctx, c, &k.tasks, horizon, k.kind.readTasks, taskID, func(items []veeam.ReplicaTaskSession, invalid int) {
 		k.state.applyTasks(items, invalid, taskHorizon)
 	}); err != nil && !errors.Is(err, errRangeTruncated) {
-		return []*fetchError{{what: k.kind.noun + " task sessions", err: err}}
+		return []*fetchError{{what: k.kind.taskSessions(), err: err}}
 	}
 	var jobPlan, taskPlan steadyPlan
 	c.mu.Lock()
@@ -311,10 +311,10 @@ func (c *Collector) steady(ctx context.Context, k *kindCollector, now time.Time)
 
 	var errs []*fetchError
 	if taskErr != nil && !errors.Is(taskErr, errJobsFailed) {
-		errs = append(errs, &fetchError{what: k.kind.noun + " task sessions", err: taskErr})
+		errs = append(errs, &fetchError{what: k.kind.taskSessions(), err: taskErr})
 	}
 	if jobErr != nil {
-		errs = append(errs, &fetchError{what: k.kind.noun + " job sessions", err: jobErr})
+		errs = append(errs, &fetchError{what: k.kind.jobSessions(), err: jobErr})
 	}
 	if len(errs) > 0 {
 		return errs
@@ -357,13 +357,13 @@ func (c *Collector) rescan(ctx context.Context, k *kindCollector, now, keepFrom 
 		ours func(veeam.Clause) int // the ledger's count, under the lock
 		read func(veeam.Selection) error
 	}{
-		{&k.jobs, k.kind.jobQuery, k.kind.noun + " job sessions", k.state.jobLedger.count, func(sel veeam.Selection) error {
+		{&k.jobs, k.kind.jobQuery, k.kind.jobSessions(), k.state.jobLedger.count, func(sel veeam.Selection) error {
 			_, err := readQuery(ctx, c, &k.jobs, sel, newPass(false), k.kind.readJobs, jobID, func(items []veeam.ReplicaJobSession, invalid int) {
 				k.state.applyJobs(items, invalid, keepFrom)
 			}, nil)
 			return err
 		}},
-		{&k.tasks, k.kind.taskQuery, k.kind.noun + " task sessions", k.state.taskLedger.count, func(sel veeam.Selection) error {
+		{&k.tasks, k.kind.taskQuery, k.kind.taskSessions(), k.state.taskLedger.count, func(sel veeam.Selection) error {
 			_, err := readQuery(ctx, c, &k.tasks, sel, newPass(false), k.kind.readTasks, taskID, func(items []veeam.ReplicaTaskSession, invalid int) {
 				k.state.applyTasks(items, invalid, keepFrom)
 			}, nil)

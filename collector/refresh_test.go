@@ -144,7 +144,7 @@ func TestSameCauseSaidOnce(t *testing.T) {
 }
 
 func TestConcurrentRefreshesShareOne(t *testing.T) {
-	f := newFixture(t)
+	f := newFixtureWith(t, func(o *Options) { o.Kinds = []Kind{Replica, Backup} })
 	f.src.set(statesAndResults())
 	f.src.release = make(chan struct{})
 	f.src.entered = make(chan struct{}, 100)
@@ -269,7 +269,7 @@ func TestRefreshBoundedByItsTimeout(t *testing.T) {
 // veeam_em_up is 0 meanwhile, and that the refresh's work is not lost: the
 // next caller finds it done.
 func TestCallerDoesNotWaitPastItsDeadline(t *testing.T) {
-	f := newFixture(t)
+	f := newFixtureWith(t, func(o *Options) { o.Kinds = []Kind{Replica, Backup} })
 	f.src.set(statesAndResults())
 	f.src.release = make(chan struct{})
 	f.src.entered = make(chan struct{}, 100)

@@ -25,5 +25,15 @@ type Source interface {
 	VMsOverviewReport(ctx context.Context) (veeam.VMsOverviewReport, error)
 	JobStatisticsReport(ctx context.Context) (veeam.JobStatisticsReport, error)
 
+	// Replica restore points, newest first, and their count.
+	VmReplicaPoints(ctx context.Context, sel veeam.PointSelection, each func(veeam.Page[veeam.VmReplicaPoint]) error) (veeam.QueryStats, error)
+	CountVmReplicaPoints(ctx context.Context, sel veeam.PointSelection) (veeam.Count, error)
+
+	// CDP: the policies, read in full, and their sessions, as the other
+	// session queries.
+	CdpPolicies(ctx context.Context, each func(veeam.Page[veeam.CdpPolicy]) error) (veeam.QueryStats, error)
+	CdpReplicaSessions(ctx context.Context, sel veeam.Selection, each func(veeam.Page[veeam.CdpReplicaSession]) error) (veeam.QueryStats, error)
+	CdpReplicaTaskSessions(ctx context.Context, sel veeam.Selection, each func(veeam.Page[veeam.CdpReplicaTaskSession]) error) (veeam.QueryStats, error)
+
 	Stats() veeam.Stats
 }

@@ -371,10 +371,12 @@ func TestEachSessionCountedOnce(t *testing.T) {
 	// t1 three times (the load, and twice as it ended), the job session
 	// twice (the load, and as it ended).
 	expectSeries(t, f.c, "veeam_em_sessions_fetched_total", map[string]float64{
-		"type=ReplicaTaskSession": 5,
-		"type=ReplicaJobSession":  2,
-		"type=BackupTaskSession":  0,
-		"type=BackupJobSession":   0,
+		"type=ReplicaTaskSession":    5,
+		"type=ReplicaJobSession":     2,
+		"type=BackupTaskSession":     0,
+		"type=BackupJobSession":      0,
+		"type=CdpReplicaTaskSession": 0,
+		"type=CdpReplicaSession":     0,
 	})
 }
 

@@ -41,7 +41,7 @@ type AuthModule struct {
 // Collectors are the names an auth module's collectors list accepts: the
 // exporter's collectors.
 func Collectors() []string {
-	return []string{"replica", "backup", "repository", "job", "backup_server", "summary"}
+	return []string{"replica", "backup", "repository", "job", "backup_server", "summary", "replica_point", "cdp"}
 }
 
 // TLSConfig says which certificate an EM server must present.

@@ -26,7 +26,7 @@ func TestDashboards(t *testing.T) {
 		}
 		uids[d.UID] = d.file
 	}
-	for _, want := range []string{"veeam-em-overview.json", "veeam-em-vm.json"} {
+	for _, want := range []string{"veeam-em-overview.json", "veeam-em-vm.json", "veeam-em-protection.json"} {
 		if !slices.Contains(files, want) {
 			t.Errorf("dashboard %s is missing; found %q", want, files)
 		}

@@ -10,10 +10,17 @@
 #      and returns data, except where an empty answer is expected (see
 #      EXPECTED_EMPTY below);
 #   3. a VM the simulator fails makes VeeamEMReplicaTaskFailed fire in
-#      Prometheus, and a VM whose backups fail VeeamEMBackupTaskFailed, and
-#      Alertmanager delivers each to the webhook with the backup_server,
-#      job_name and vm labels, severity and annotations;
-#   4. the exporter health alerts stay quiet meanwhile.
+#      Prometheus, a VM whose backups fail VeeamEMBackupTaskFailed, and a VM
+#      of the CDP policy it fails VeeamEMCDPTaskFailed, and Alertmanager
+#      delivers each to the webhook with the backup_server, job_name and vm
+#      labels, severity and annotations;
+#   4. the VM the simulator stopped protecting two hours before its start
+#      (found as the VM, backed up and replicated, whose newest protection
+#      is the oldest) makes VeeamEMVMUnprotected fire once a rule file of
+#      the test's own sets its RPO to an hour, as a user would with
+#      veeam_em_vm_rpo_override_seconds, and it reaches the webhook with its
+#      backup_server and vm labels;
+#   5. the exporter health alerts stay quiet meanwhile.
 #
 # Needs: go, python3, curl, Prometheus 3.x (prometheus and promtool:
 # PROMETHEUS and PROMTOOL, else GOBIN or GOPATH/bin, else PATH; see
@@ -27,8 +34,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # The per-VM alerts that must fire and reach the webhook: the demo fails
-# replica tasks now and then, and one VM's backup at every run.
-readonly alert_names=(VeeamEMReplicaTaskFailed VeeamEMBackupTaskFailed)
+# replica tasks now and then, one VM's backup at every run and every task of
+# one CDP policy; VeeamEMVMUnprotected is the unprotected VM's, below.
+readonly alert_names=(VeeamEMReplicaTaskFailed VeeamEMBackupTaskFailed VeeamEMCDPTaskFailed VeeamEMVMUnprotected)
+# The VM the demo stopped protecting two hours before its start, and the RPO
+# the test gives it. Empty names: found in Prometheus (see below); set both
+# to name it instead, e.g. as emsim's Landmarks() gives it.
+readonly unprotected_backup_server=${UNPROTECTED_BACKUP_SERVER:-}
+readonly unprotected_vm=${UNPROTECTED_VM:-}
+readonly unprotected_rpo_seconds=3600
 # Everything, the build included, ends within budget_seconds (plus the
 # shutdown); the dashboard phase may use dashboards_wait_seconds of it.
 readonly budget_seconds=330
@@ -258,6 +272,7 @@ global:
 rule_files:
   - veeam_em_rules.yml
   - veeam_em_alerts.yml
+  - test_overrides.yml
 alerting:
   alertmanagers:
     - static_configs:
@@ -267,13 +282,17 @@ scrape_configs:
     static_configs:
       - targets: ['127.0.0.1:$exporter_port']
 EOF
+# The test's own overrides, as a user's rule file next to the shipped ones:
+# empty until the unprotected VM is known, then Prometheus reloads it.
+printf 'groups: []\n' >"$work/prometheus/test_overrides.yml"
 "$promtool" check config "$work/prometheus/prometheus.yml" >"$work/promtool.out" 2>&1 ||
   { cat "$work/promtool.out"; fail "promtool check config"; }
 start prometheus "$prometheus" \
   --config.file="$work/prometheus/prometheus.yml" \
   --storage.tsdb.path="$work/prometheus-data" \
   --web.listen-address="127.0.0.1:$prometheus_port"
-wait_http prometheus "http://127.0.0.1:$prometheus_port/-/ready" "${pids[-1]}"
+prometheus_pid=${pids[-1]}
+wait_http prometheus "http://127.0.0.1:$prometheus_port/-/ready" "$prometheus_pid"
 prometheus_url="http://127.0.0.1:$prometheus_port"
 
 cat >"$work/check.py" <<'PY'
@@ -300,6 +319,15 @@ EXPECTED_EMPTY = [
      "needs a backup task session of the VM's backup jobs completed since the exporter started; they run every 6 and 15 minutes"),
     ("veeam-em-overview.json", "VMs whose latest backup failed, warned or is stale", "",
      "lists only VMs whose latest backup failed, warned or is older than its RPO; at some moments the simulator has none"),
+    ("veeam-em-protection.json", "Replica restore points", 'vm="$vm"',
+     "the demo's CDP VMs are in no replica job and its replicated VMs in no CDP policy: the selected VM has "
+     "restore points or CDP sessions, never both"),
+    ("veeam-em-protection.json", "CDP task results", 'vm="$vm"',
+     "the demo's CDP VMs are in no replica job and its replicated VMs in no CDP policy: the selected VM has "
+     "restore points or CDP sessions, never both"),
+    ("veeam-em-protection.json", "CDP task sessions of the VM, by result", 'vm="$vm"',
+     "the demo's CDP VMs are in no replica job and its replicated VMs in no CDP policy: the selected VM has "
+     "restore points or CDP sessions, never both"),
 ]
 
 
@@ -319,18 +347,84 @@ def get(url):
         return json.load(resp)
 
 
-def has_vm_labels(labels):
-    return all(labels.get(k) for k in PER_VM_LABELS)
+def query(prometheus, promql):
+    """The result of an instant query."""
+    return get(prometheus + "/api/v1/query?" + urllib.parse.urlencode({"query": promql}))["data"]["result"]
 
 
-def firing(prometheus, alert):
-    """Exit 0 once `alert` fires in Prometheus for a VM."""
+def matches_vm(labels, vm_file):
+    """Whether an alert's labels name a VM: any VM of any job (backup_server,
+    job_name and vm set), or with vm_file the one VM it names, by backup_server
+    and vm (an alert about the VM as a whole carries no job_name)."""
+    if vm_file is None:
+        return all(labels.get(k) for k in PER_VM_LABELS)
+    vm = json.load(open(vm_file))
+    return labels.get("backup_server") == vm["backup_server"] and labels.get("vm") == vm["vm"]
+
+
+def firing(prometheus, alert, vm_file=None):
+    """Exit 0 once `alert` fires in Prometheus for a VM (the one of vm_file)."""
     alerts = get(prometheus + "/api/v1/alerts")["data"]["alerts"]
     hits = [a for a in alerts if a["labels"].get("alertname") == alert and a["state"] == "firing"]
     for a in hits:
-        if has_vm_labels(a["labels"]):
+        if matches_vm(a["labels"], vm_file):
             print("firing in Prometheus: %s" % a["labels"])
             return 0
+    return 1
+
+
+def unprotected(prometheus, min_age, vm_file):
+    """Write to vm_file the VM, backed up and replicated, whose newest
+    protection of any kind is the oldest but not +Inf (a VM whose every
+    session fails is another case): the one the demo stopped protecting.
+    Exit 1 while the ages are not recorded yet, 2 if that VM's newest
+    protection is younger than min_age seconds."""
+    found = query(prometheus, """topk(1,
+        (min without (kind) (veeam_em:vm_protection_age_seconds) < Inf)
+        and on (job, instance, backup_server, vm) veeam_em:vm_protection_age_seconds{kind="backup"}
+        and on (job, instance, backup_server, vm) veeam_em:vm_protection_age_seconds{kind="replica_session"}
+    )""")
+    if not found:
+        return 1
+    labels, age = found[0]["metric"], float(found[0]["value"][1])
+    print("VM whose newest protection is the oldest: %s on %s, %.0fs old"
+          % (labels["vm"], labels["backup_server"], age))
+    if age <= float(min_age):
+        print("  younger than %ss: the demo has no VM it stopped protecting" % min_age)
+        return 2
+    json.dump({"backup_server": labels["backup_server"], "vm": labels["vm"]}, open(vm_file, "w"))
+    return 0
+
+
+def named_vm(backup_server, vm, vm_file):
+    """Write the VM named on the command line to vm_file."""
+    json.dump({"backup_server": backup_server, "vm": vm}, open(vm_file, "w"))
+    return 0
+
+
+def override(vm_file, seconds, rule_file):
+    """Write a rule file setting the VM's own RPO to `seconds`, as a user
+    would. JSON strings are YAML double-quoted scalars, so any name fits."""
+    vm = json.load(open(vm_file))
+    with open(rule_file, "w") as f:
+        f.write("groups:\n  - name: real_stack_test_overrides\n    rules:\n")
+        f.write("      - record: veeam_em_vm_rpo_override_seconds\n")
+        f.write("        expr: vector(%d)\n" % int(seconds))
+        f.write("        labels:\n")
+        f.write("          backup_server: %s\n" % json.dumps(vm["backup_server"]))
+        f.write("          vm: %s\n" % json.dumps(vm["vm"]))
+    return 0
+
+
+def rpo_in_force(prometheus, vm_file, seconds):
+    """Exit 0 once the VM's RPO in force is `seconds`."""
+    vm = json.load(open(vm_file))
+    result = query(prometheus, 'backup_server_vm:veeam_em_vm_rpo_threshold:seconds{backup_server="%s", vm="%s"}'
+                   % (promql_string(vm["backup_server"]), promql_string(vm["vm"])))
+    values = [float(r["value"][1]) for r in result]
+    if values and all(v == float(seconds) for v in values):
+        print("RPO in force for %s on %s: %ss" % (vm["vm"], vm["backup_server"], seconds))
+        return 0
     return 1
 
 
@@ -343,8 +437,10 @@ def quiet(prometheus, *alerts):
     return 1 if found else 0
 
 
-def delivered(webhook_file, alert):
-    """Exit 0 once the webhook got `alert` firing, with VM labels, severity and annotations."""
+def delivered(webhook_file, alert, vm_file=None):
+    """Exit 0 once the webhook got `alert` firing, with VM labels, severity and
+    annotations; with vm_file, for the VM it names."""
+    required = PER_VM_LABELS if vm_file is None else ("backup_server", "vm")
     with open(webhook_file) as f:
         for line in f:
             notification = json.loads(line)
@@ -352,7 +448,9 @@ def delivered(webhook_file, alert):
                 labels, annotations = a.get("labels", {}), a.get("annotations", {})
                 if labels.get("alertname") != alert or a.get("status") != "firing":
                     continue
-                missing = [k for k in PER_VM_LABELS + ("severity",) if not labels.get(k)]
+                if vm_file is not None and not matches_vm(labels, vm_file):
+                    continue
+                missing = [k for k in required + ("severity",) if not labels.get(k)]
                 missing += [k for k in ("summary", "description", "runbook_url") if not annotations.get(k)]
                 if missing:
                     print("delivered without %s: %s" % (", ".join(missing), labels))
@@ -519,6 +617,14 @@ if __name__ == "__main__":
         sys.exit(quiet(*args))
     if command == "delivered":
         sys.exit(delivered(*args))
+    if command == "unprotected":
+        sys.exit(unprotected(*args))
+    if command == "named_vm":
+        sys.exit(named_vm(*args))
+    if command == "override":
+        sys.exit(override(*args))
+    if command == "rpo_in_force":
+        sys.exit(rpo_in_force(*args))
     if command == "dashboards":
         sys.exit(dashboards(args[0], args[1] == "final", *args[2:]))
     sys.exit("unknown command " + command)
@@ -557,23 +663,58 @@ while :; do
   sleep 5
 done
 
+alert_deadline=$((started + budget_seconds))
+
+# The unprotected VM's newest protection is two hours old, far within the
+# default RPO of 24 hours: the test sets the VM's own RPO to an hour with a
+# rule file, as a user would, and Prometheus reloads it (SIGHUP). The ages
+# are recorded by now, as the dashboard queries returned data.
+unprotected_file="$work/unprotected_vm.json"
+if [[ -n $unprotected_backup_server && -n $unprotected_vm ]]; then
+  step "the unprotected VM, as named: $unprotected_vm on $unprotected_backup_server"
+  python3 "$work/check.py" named_vm "$unprotected_backup_server" "$unprotected_vm" "$unprotected_file"
+else
+  step "find the VM the demo stopped protecting"
+  while :; do
+    rc=0
+    python3 "$work/check.py" unprotected "$prometheus_url" "$unprotected_rpo_seconds" "$unprotected_file" || rc=$?
+    ((rc == 0)) && break
+    ((rc == 1 && SECONDS + 2 < alert_deadline)) || fail "no backed-up and replicated VM whose newest protection is older than ${unprotected_rpo_seconds}s"
+    sleep 2
+  done
+fi
+step "set its RPO to ${unprotected_rpo_seconds}s with veeam_em_vm_rpo_override_seconds and reload Prometheus"
+python3 "$work/check.py" override "$unprotected_file" "$unprotected_rpo_seconds" "$work/prometheus/test_overrides.yml"
+"$promtool" check rules "$work/prometheus/test_overrides.yml" >"$work/promtool-overrides.out" 2>&1 ||
+  { cat "$work/promtool-overrides.out"; fail "promtool check rules on the test's override"; }
+kill -HUP "$prometheus_pid"
+until python3 "$work/check.py" rpo_in_force "$prometheus_url" "$unprotected_file" "$unprotected_rpo_seconds"; do
+  ((SECONDS + 2 < alert_deadline)) || fail "the VM's RPO override did not take effect after the reload"
+  kill -0 "$prometheus_pid" 2>/dev/null || fail "prometheus exited after the reload"
+  sleep 2
+done
+
 # The simulator fails VMs at pseudo-random moments (8% of tasks, retried a
 # minute later), so how long the first failure takes varies: usually under
 # 30 seconds, but the demo has quiet spells of several minutes without a
-# failing VM. The wait uses whatever is left of the time budget, and the test
-# fails rather than pass without having seen the alert.
-alert_deadline=$((started + budget_seconds))
+# failing VM. The CDP policy it fails and the unprotected VM fire at once.
+# The wait uses whatever is left of the time budget, and the test fails
+# rather than pass without having seen the alert.
 for alert_name in "${alert_names[@]}"; do
   step "wait for $alert_name to fire and reach the webhook (at most $((alert_deadline - SECONDS))s)"
+  # VeeamEMVMUnprotected is about the VM as a whole (no job_name): it must
+  # be the unprotected VM's.
+  for_vm=()
+  [[ $alert_name != VeeamEMVMUnprotected ]] || for_vm=("$unprotected_file")
   in_prometheus=false
   at_webhook=false
   while ((SECONDS < alert_deadline)); do
-    if ! $in_prometheus && python3 "$work/check.py" firing "$prometheus_url" "$alert_name"; then
+    if ! $in_prometheus && python3 "$work/check.py" firing "$prometheus_url" "$alert_name" "${for_vm[@]}"; then
       in_prometheus=true
     fi
     if $in_prometheus; then
       rc=0
-      python3 "$work/check.py" delivered "$work/webhook.jsonl" "$alert_name" || rc=$?
+      python3 "$work/check.py" delivered "$work/webhook.jsonl" "$alert_name" "${for_vm[@]}" || rc=$?
       ((rc != 2)) || fail "$alert_name reached the webhook incomplete"
       if ((rc == 0)); then
         at_webhook=true

@@ -115,6 +115,16 @@ func compareQueryType(t *testing.T, doc []byte, typ string, lenient bool) {
 		compareDecoders(t, doc, typ, decodeJob, refDecodeJob, lenient)
 	case BackupServerType:
 		compareDecoders(t, doc, typ, decodeBackupServer, refDecodeBackupServer, lenient)
+	case VmReplicaPointType:
+		compareDecoders(t, doc, typ, decodeVmReplicaPoint, refDecodeVmReplicaPoint, lenient)
+	case ReplicaType:
+		compareDecoders(t, doc, typ, decodeReplica, refDecodeReplica, lenient)
+	case CdpPolicyType:
+		compareDecoders(t, doc, typ, decodeCdpPolicy, refDecodeCdpPolicy, lenient)
+	case CdpReplicaSessionType:
+		compareDecoders(t, doc, typ, decodeCdpReplicaSession, refDecodeCdpReplicaSession, lenient)
+	case CdpReplicaTaskSessionType:
+		compareDecoders(t, doc, typ, decodeCdpReplicaTaskSession, refDecodeCdpReplicaTaskSession, lenient)
 	default:
 		t.Fatalf("no decoders for query type %s", typ)
 	}
@@ -189,7 +199,8 @@ func FuzzDecodeAgainstReference(f *testing.F) {
 			f.Add(page)
 		}
 	}
-	for _, file := range []string{"repositories.xml", "jobs.xml", "backup_servers.xml"} {
+	for _, file := range []string{"repositories.xml", "jobs.xml", "backup_servers.xml",
+		"vm_replica_points.xml", "replicas.xml", "cdp_policies.xml", "cdp_sessions.xml", "cdp_task_sessions.xml"} {
 		f.Add([]byte(readTestdata(f, file)))
 	}
 	f.Add([]byte(wrapQueryResult(backupTaskSessionXML)))
@@ -197,7 +208,7 @@ func FuzzDecodeAgainstReference(f *testing.F) {
 	f.Add([]byte(`<v:QueryResult xmlns:v="http://www.veeam.com/ent/v1.0"><v:ReplicaTaskSession UID="a"><![CDATA[x]]></v:ReplicaTaskSession></v:QueryResult>`))
 	f.Add([]byte(`<!0"0"> <QueryResult xmlns="http://www.veeam.com/ent/v1.0"A=""></QueryResult>`))
 	f.Fuzz(func(t *testing.T, doc []byte) {
-		for _, typ := range append(queryTypes[:], estateTypes[:]...) {
+		for _, typ := range slices.Concat(queryTypes[:], estateTypes[:], pointCdpTypes[:]) {
 			if typ == "ReplicaTaskSession" || bytes.Contains(doc, []byte(typ)) {
 				compareQueryType(t, doc, typ, true)
 			}

@@ -8,13 +8,18 @@ import (
 
 // entitySchema names what the exporter reads of one entity type: attributes
 // of the entity's element, the Name of its Links' Rel="Up" links by Type,
-// and text of its child elements. Fields are numbered in that order, so a
-// schema that adds children to another keeps the other's field numbers.
+// text of its child elements, and text of descendants: elements found by
+// name at any depth, for values EM documents without saying what wraps
+// them. Fields are numbered in that order, so a schema that adds children
+// to another keeps the other's field numbers. A name is a child or a
+// descendant, not both.
 type entitySchema struct {
-	attrs, upLinks, children []string
+	attrs, upLinks, children, descendants []string
 }
 
-func (sc *entitySchema) size() int { return len(sc.attrs) + len(sc.children) + len(sc.upLinks) }
+func (sc *entitySchema) size() int {
+	return len(sc.attrs) + len(sc.upLinks) + len(sc.children) + len(sc.descendants)
+}
 
 // span is a field's value in rawEntity.arena.
 type span struct {
@@ -29,6 +34,17 @@ type rawEntity struct {
 	arena   []byte
 	fields  []span
 	scratch []byte
+	// open is the fields whose elements are open, innermost last: a
+	// descendant can open inside a child or another descendant, whose
+	// text goes on after it. A child at a time and each descendant once
+	// bound it to 1+len(schema.descendants).
+	open []openField
+}
+
+// openField is a field whose element is open, and the depth of the text
+// directly inside it.
+type openField struct {
+	field, depth int
 }
 
 func newRawEntity(schema *entitySchema) *rawEntity {
@@ -47,9 +63,14 @@ func indexOf(names []string, name []byte) int {
 // read reads the entity that start opens, through its end tag. Like
 // encoding/xml, it matches names without their prefix, lets the last of
 // repeated attributes or children win and the first matching link, and
-// takes only the text directly inside a child.
+// takes only the text directly inside a child. Of repeated descendants,
+// the first to start wins, with the text directly inside it: as each
+// descendant opens once, the fields' texts are split by another field's at
+// most len(descendants) times in all, and resume copies no more often,
+// whatever the document.
 func (e *rawEntity) read(s *xmlScanner, start markup) error {
 	e.arena = e.arena[:0]
+	e.open = e.open[:0]
 	clear(e.fields)
 	sc := e.schema
 	var bad error
@@ -66,17 +87,19 @@ func (e *rawEntity) read(s *xmlScanner, start markup) error {
 	}
 	base := s.depth()
 	childField := len(sc.attrs) + len(sc.upLinks)
-	field, inLinks := -1, false
+	descendantField := childField + len(sc.children)
+	inLinks := false
 	for {
 		text, err := s.text()
 		if err != nil {
 			return err
 		}
-		if field >= 0 && s.depth() == base+1 && len(text) > 0 {
+		if f := e.textField(s.depth()); f >= 0 && len(text) > 0 {
+			e.resume(f)
 			if e.arena, err = appendUnescaped(e.arena, text); err != nil {
 				return err
 			}
-			e.fields[field].end = len(e.arena)
+			e.fields[f].end = len(e.arena)
 		}
 		m, err := s.markup()
 		if err != nil {
@@ -84,16 +107,20 @@ func (e *rawEntity) read(s *xmlScanner, start markup) error {
 		}
 		switch m.kind {
 		case markupCDATA:
-			if field >= 0 && s.depth() == base+1 {
+			if f := e.textField(s.depth()); f >= 0 {
+				e.resume(f)
 				e.arena = appendLineNormalised(e.arena, m.body)
-				e.fields[field].end = len(e.arena)
+				e.fields[f].end = len(e.arena)
 			}
 		case markupEnd:
 			if s.depth() < base {
 				return nil
 			}
 			if s.depth() == base {
-				field, inLinks = -1, false
+				inLinks = false
+			}
+			for n := len(e.open); n > 0 && e.open[n-1].depth > s.depth(); n-- {
+				e.open = e.open[:n-1]
 			}
 		case markupStart:
 			level := s.depth() - base
@@ -101,24 +128,54 @@ func (e *rawEntity) read(s *xmlScanner, start markup) error {
 				level++
 			}
 			local := localName(m.name)
+			f := -1
 			switch {
 			case level == 1 && string(local) == "Links":
 				inLinks = !m.selfClosing
 			case level == 1:
 				if i := indexOf(sc.children, local); i >= 0 {
-					f := childField + i
-					e.fields[f] = span{start: len(e.arena), end: len(e.arena), set: true}
-					if !m.selfClosing {
-						field = f
-					}
+					f = childField + i
 				}
 			case level == 2 && inLinks && string(local) == "Link":
 				if err := e.readLink(m.body); err != nil {
 					return err
 				}
 			}
+			if f < 0 {
+				if i := indexOf(sc.descendants, local); i >= 0 && !e.fields[descendantField+i].set {
+					f = descendantField + i
+				}
+			}
+			if f >= 0 {
+				e.fields[f] = span{start: len(e.arena), end: len(e.arena), set: true}
+				if !m.selfClosing {
+					e.open = append(e.open, openField{field: f, depth: s.depth()})
+				}
+			}
 		}
 	}
+}
+
+// textField is the field that text at depth belongs to, or -1: text
+// belongs to the innermost open field's element only, not to an element
+// nested in it.
+func (e *rawEntity) textField(depth int) int {
+	if n := len(e.open); n > 0 && e.open[n-1].depth == depth {
+		return e.open[n-1].field
+	}
+	return -1
+}
+
+// resume moves field f's text to the end of the arena when another field's
+// text came after it, so that what follows extends it in one span.
+func (e *rawEntity) resume(f int) {
+	sp := &e.fields[f]
+	if sp.end == len(e.arena) {
+		return
+	}
+	start := len(e.arena)
+	e.arena = append(e.arena, e.arena[sp.start:sp.end]...)
+	sp.start, sp.end = start, len(e.arena)
 }
 
 // setValue stores an attribute's value as field i.

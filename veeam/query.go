@@ -154,8 +154,10 @@ type Page[T any] struct {
 	Items []T
 	// Invalid counts entities that were skipped because a field the exporter
 	// relies on (UID; for sessions CreationTimeUTC, State and Result; for
-	// the estate's entities Name) was missing or unparseable, or an optional
-	// field was present but unparseable; the rest of the page is kept.
+	// restore points CreationTimeUTC; for the estate's entities Name) was
+	// missing or unparseable, or an optional field was present but
+	// unparseable (except a CDP policy's RPO, which is then unknown); the rest
+	// of the page is kept.
 	Invalid int
 }
 
@@ -191,6 +193,12 @@ type QueryStats struct {
 // exist when the first page was served. A smaller count is not trusted; an
 // empty page, where the table shrank, ends the query instead.
 func runQuery[T any](ctx context.Context, c *Client, q entityQuery[T], sel Selection, each func(Page[T]) error) (QueryStats, error) {
+	return runFiltered(ctx, c, q, q.fields.filter(sel), each)
+}
+
+// runFiltered is runQuery with the filter already encoded, for a query type
+// selected otherwise than by a Selection.
+func runFiltered[T any](ctx context.Context, c *Client, q entityQuery[T], filter string, each func(Page[T]) error) (QueryStats, error) {
 	var (
 		stats     QueryStats
 		announced int
@@ -198,7 +206,6 @@ func runQuery[T any](ctx context.Context, c *Client, q entityQuery[T], sel Selec
 		// The UIDs handed over by the previous page and by this one.
 		previous, current map[string]struct{}
 	)
-	filter := q.fields.filter(sel)
 	// merge hands one fetched page over and tells whether the query goes on.
 	merge := func(f *pageFetch[T]) (bool, error) {
 		stats.Pages++
@@ -253,12 +260,17 @@ func runQuery[T any](ctx context.Context, c *Client, q entityQuery[T], sel Selec
 	return stats, nil
 }
 
-// Count is how many sessions a selection holds, as EM counts them.
+// Count is how many sessions or restore points a selection holds, as EM
+// counts them.
 type Count struct {
 	N int
 	// Exact is false when EM did not honour the page size of 1 it was
 	// asked for, or sent no PagesCount: N is then an upper bound, or -1.
 	Exact bool
+	// First is the UID of the entity on the counted page, in the query's
+	// order: for sessions and restore points, the newest selected. Empty
+	// when EM selected none, or the page held none that could be decoded.
+	First string
 }
 
 // CountSessions asks EM how many sessions of query type typ (such as
@@ -274,12 +286,20 @@ func (c *Client) CountSessions(ctx context.Context, typ string, sel Selection) (
 		return countQuery(ctx, c, backupTaskQuery, sel)
 	case BackupJobSessionType:
 		return countQuery(ctx, c, backupJobQuery, sel)
+	case CdpReplicaSessionType:
+		return countQuery(ctx, c, cdpSessionQuery, sel)
+	case CdpReplicaTaskSessionType:
+		return countQuery(ctx, c, cdpTaskQuery, sel)
 	}
 	return Count{}, fmt.Errorf("count sessions: unknown query type %q", typ)
 }
 
 func countQuery[T any](ctx context.Context, c *Client, q entityQuery[T], sel Selection) (Count, error) {
-	p, _, err := fetchPage(ctx, c, q, q.fields.filter(sel), 1, 1, 1)
+	return countFiltered(ctx, c, q, q.fields.filter(sel))
+}
+
+func countFiltered[T any](ctx context.Context, c *Client, q entityQuery[T], filter string) (Count, error) {
+	p, _, err := fetchPage(ctx, c, q, filter, 1, 1, 1)
 	switch {
 	case err != nil:
 		return Count{}, err
@@ -289,7 +309,11 @@ func countQuery[T any](ctx context.Context, c *Client, q entityQuery[T], sel Sel
 		return Count{N: -1}, nil
 	}
 	size := max(p.paging.PageSize, 1)
-	return Count{N: p.paging.PagesCount * size, Exact: size == 1}, nil
+	n := Count{N: p.paging.PagesCount * size, Exact: size == 1}
+	if len(p.items) > 0 {
+		n.First = q.uid(&p.items[0])
+	}
+	return n, nil
 }
 
 // pageFetch is the outcome of one page request.

@@ -153,7 +153,8 @@ func TestRequestsCountedByTypeAndOutcome(t *testing.T) {
 	}
 }
 
-// A count reads one entity: EM's PagesCount then is the count.
+// A count reads one entity: EM's PagesCount then is the count, and the
+// entity is the newest selected.
 func TestCountSessions(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
@@ -161,9 +162,9 @@ func TestCountSessions(t *testing.T) {
 		want     Count
 		wantSize string
 	}{
-		{"some", queryResult(1, 1, 42, completed("a")), Count{N: 42, Exact: true}, "1"},
+		{"some", queryResult(1, 1, 42, completed("a")), Count{N: 42, Exact: true, First: "urn:veeam:ReplicaTaskSession:a"}, "1"},
 		{"none", queryResult(1, 1, 1), Count{N: 0, Exact: true}, "1"},
-		{"page size ignored", queryResult(1, 15, 3, completed("a")), Count{N: 45}, "1"},
+		{"page size ignored", queryResult(1, 15, 3, completed("a")), Count{N: 45, First: "urn:veeam:ReplicaTaskSession:a"}, "1"},
 		{"no paging info", queryResult(1, 1, -1, completed("a")), Count{N: -1}, "1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

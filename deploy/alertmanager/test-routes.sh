@@ -58,6 +58,15 @@ expect veeam-chat alertname=VeeamEMJobScheduleDisabled severity=warning "${job_l
 expect veeam-chat alertname=VeeamEMJobMissedRun severity=warning job=veeam_em instance=exporter:9724 \
   backup_server=vbr01.corp.local 'job_name=Backup Job 1'
 expect veeam-chat alertname=VeeamEMJobNeverRan severity=warning "${job_labels[@]}" 'job_name=New Application Backup'
+# VM protection: every alert pages.
+point_labels=(job=veeam_em instance=exporter:9724 backup_server=vbr01.corp.local 'job_name=Replication Job 4' vm=dc01)
+cdp_labels=(job=veeam_em instance=exporter:9724 backup_server=vbr01.corp.local 'job_name=CDP Tier-0' vm=erp01)
+expect veeam-pager alertname=VeeamEMReplicaRestorePointTooOld severity=critical "${point_labels[@]}"
+expect veeam-pager alertname=VeeamEMReplicaRestorePointsLost severity=critical "${point_labels[@]}"
+expect veeam-pager alertname=VeeamEMCDPTaskFailed severity=critical result=Failed "${cdp_labels[@]}"
+expect veeam-pager alertname=VeeamEMCDPRPOBreached severity=critical "${cdp_labels[@]}"
+expect veeam-pager alertname=VeeamEMVMUnprotected severity=critical job=veeam_em instance=exporter:9724 \
+  backup_server=vbr01.corp.local vm=sql001
 expect null alertname=VeeamEMSomethingInformational severity=info job=veeam_em
 # No severity at all: the root receiver, so nothing is dropped unseen.
 expect veeam-chat alertname=SomeOtherAlert

@@ -20,6 +20,12 @@ type dataset struct {
 	generatedUntil  time.Time
 	replica, backup sessionFamily
 	inventory       *inventory
+	// points are the replica jobs' restore points, cdp the CDP policies
+	// and their sessions; unprotected is the VM that left its jobs, nil
+	// for none.
+	points      *pointIndex
+	cdp         *cdpData
+	unprotected *unprotectedVM
 }
 
 // sessionFamily is the jobs of one kind and their planned sessions.
@@ -34,7 +40,9 @@ func newDataset(seed int64, topo Topology, now time.Time) *dataset {
 	jobs := buildEstate(seed, topo)
 	d := &dataset{seed: seed, topo: topo, generatedUntil: now.Add(-topo.History),
 		replica: sessionFamily{jobs: jobs.replica}, backup: sessionFamily{jobs: jobs.backup},
-		inventory: buildInventory(seed, topo, jobs, now)}
+		inventory: buildInventory(seed, topo, jobs, now), unprotected: markUnprotected(topo, jobs, now)}
+	d.points = newPointIndex(seed, topo, jobs.replica, d.inventory)
+	d.cdp = newCDP(seed, topo, jobs.servers, now)
 	d.extend(now.Add(d.lookahead()), now)
 	return d
 }
@@ -67,17 +75,23 @@ func (d *dataset) ensure(t, now time.Time) {
 func (d *dataset) extend(until, now time.Time) {
 	from := d.generatedUntil
 	for _, f := range []*sessionFamily{&d.replica, &d.backup} {
-		d.extendFamily(f, from, until)
+		fresh := d.extendFamily(f, from, until)
+		if f == &d.replica {
+			d.points.add(fresh, now)
+		}
 		if d.topo.Retention > 0 {
 			cutoff := now.Add(-d.topo.Retention)
 			f.tasks = dropBefore(f.tasks, cutoff, taskCreation)
 			f.runs = dropBefore(f.runs, cutoff, runCreation)
 		}
 	}
+	d.cdp.extend(d.seed, from, until, now, d.topo.Retention)
 	d.generatedUntil = until
 }
 
-func (d *dataset) extendFamily(f *sessionFamily, from, until time.Time) {
+// extendFamily plans the runs of f scheduled in [from, until) and returns
+// their task sessions.
+func (d *dataset) extendFamily(f *sessionFamily, from, until time.Time) []*taskRun {
 	var runs []*jobRun
 	var tasks []*taskRun
 	for _, j := range f.jobs {
@@ -95,12 +109,16 @@ func (d *dataset) extendFamily(f *sessionFamily, from, until time.Time) {
 	}
 	f.tasks = appendSorted(f.tasks, tasks, from, taskCreation, compareTasks)
 	f.runs = appendSorted(f.runs, runs, from, runCreation, compareRuns)
+	return tasks
 }
 
 // planSlot plans the scheduled run of job j in one slot and the retries
 // that follow it while VMs keep failing.
 func (d *dataset) planSlot(j *job, slot int64, start time.Time) []*jobRun {
 	run := d.planRun(j, slot, 0, start, j.vms)
+	if run == nil {
+		return nil
+	}
 	runs := []*jobRun{run}
 	for attempt := 1; attempt <= j.behaviour.maxRetries; attempt++ {
 		var failed []*virtualMachine
@@ -112,7 +130,9 @@ func (d *dataset) planSlot(j *job, slot int64, start time.Time) []*jobRun {
 		if len(failed) == 0 {
 			break
 		}
-		run = d.planRun(j, slot, attempt, run.end.Add(j.behaviour.retryDelay), failed)
+		if run = d.planRun(j, slot, attempt, run.end.Add(j.behaviour.retryDelay), failed); run == nil {
+			break
+		}
 		runs = append(runs, run)
 	}
 	return runs
@@ -136,12 +156,17 @@ func (d *dataset) planRun(j *job, slot int64, attempt int, notBefore time.Time, 
 		warnRate = min(warnRate, 1-failRate)
 	}
 	block := make([]taskRun, len(vms))
-	r.tasks = make([]*taskRun, len(vms))
+	r.tasks = make([]*taskRun, 0, len(vms))
 	cursor, lastEnd := r.creation, r.creation
 	for i, vm := range vms {
 		ts := newStream(d.seed, j.kind.taskStream, int64(j.index), slot, int64(attempt), int64(vm.index))
 		t := &block[i]
 		cursor = cursor.Add(time.Second + ts.between(0, b.taskStagger))
+		// A VM that left its jobs keeps its place in the stagger, so that
+		// the other VMs' tasks stay as they were.
+		if !vm.protectedAt(notBefore) {
+			continue
+		}
 		duration := ts.between(b.taskDurationMin, b.taskDurationMax)
 		*t = taskRun{id: ts.guid(), run: r, vm: vm, creation: truncateDigits(cursor, ts.intn(7)), padded: ts.intn(8) == 0}
 		t.working = t.creation.Add(min(ts.between(time.Second, 5*time.Second), duration/3))
@@ -163,7 +188,11 @@ func (d *dataset) planRun(j *job, slot int64, attempt int, notBefore time.Time, 
 			lastEnd = t.end
 		}
 		r.result = max(r.result, t.result)
-		r.tasks[i] = t
+		r.tasks = append(r.tasks, t)
+	}
+	// A run left without VMs does not happen.
+	if len(r.tasks) == 0 {
+		return nil
 	}
 	r.end = truncateDigits(lastEnd.Add(st.between(2*time.Second, 10*time.Second)), st.intn(7))
 	return r

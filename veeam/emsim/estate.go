@@ -45,6 +45,8 @@ type virtualMachine struct {
 	name      string
 	uid       string // VmUid, the vCenter object reference
 	totalSize int64  // provisioned bytes, the same on every run
+	// leftAt, when set, is when the VM left all its jobs (UnprotectedVM).
+	leftAt time.Time
 }
 
 const gib = 1 << 30
@@ -57,6 +59,8 @@ type estate struct {
 	servers               []*backupServer
 	replica, backup, idle []*job
 	disabled, neverRun    *job
+	// unprotected is the VM that leaves its jobs; nil for none.
+	unprotected *unprotectedVM
 }
 
 // siteSeed keeps the seed of the unnamed site, so the presets' data does
@@ -135,6 +139,7 @@ func buildEstate(seed int64, topo Topology) estate {
 	}
 	e := estate{servers: servers, replica: jobs, backup: buildBackupJobs(seed, topo, names, servers, jobs, vmIndex)}
 	addSpecialJobs(seed, topo, names, vcenter, vmIndex, &e)
+	addUnprotectedVM(seed, topo, names, vcenter, vmIndex, &e)
 	return e
 }
 

@@ -192,7 +192,7 @@ func writeInventoryRef(x xmlWriter, refType, entityType, href, uid, name string)
 // writeJobInventoryEntity writes a Job as EM does: the job's name is the
 // entity's attribute, and the included VMs below it have Name elements of
 // their own.
-func writeJobInventoryEntity(x xmlWriter, base string, j *jobView, _ time.Time, bad corruptionKind) {
+func writeJobInventoryEntity(x xmlWriter, base string, j *jobView, now time.Time, bad corruptionKind) {
 	pad := padded(j.id)
 	href := jobHref(base, j.job)
 	x.open("Job")
@@ -236,7 +236,7 @@ func writeJobInventoryEntity(x xmlWriter, base string, j *jobView, _ time.Time, 
 		x.element("NextRun", "", false)
 	}
 	writeScheduleOptions(x, j.job)
-	writeJobInfo(x, base, j.job)
+	writeJobInfo(x, base, j.job, now)
 	x.end("Job")
 	x.raw("\n")
 }
@@ -273,11 +273,11 @@ func writeScheduleOptions(x xmlWriter, j *job) {
 	x.raw(`<OptionsDaisyChaining Enabled="false"/></JobScheduleOptions>`)
 }
 
-// writeJobInfo lists the job's VMs, each with its own Name.
-func writeJobInfo(x xmlWriter, base string, j *job) {
+// writeJobInfo lists the job's VMs at now, each with its own Name.
+func writeJobInfo(x xmlWriter, base string, j *job, now time.Time) {
 	info := j.jobType + "JobInfo"
 	x.raw("<JobInfo><" + info + "><Includes>")
-	for i, vm := range j.vms {
+	for i, vm := range protectedAt(j.vms, now) {
 		id := j.id.derived(int64(vm.index)).String()
 		x.open("ObjectInJob")
 		x.attr("Type", "ObjectInJob")

@@ -109,10 +109,21 @@ func (s *Server) serveQuery(ex *exchange) {
 		runQuery(s, ex, jobEntityQuery)
 	case strings.EqualFold(ex.typeName, backupServerQuery.typeName):
 		runQuery(s, ex, backupServerQuery)
+	case strings.EqualFold(ex.typeName, replicaQuery.typeName):
+		runQuery(s, ex, replicaQuery)
+	case strings.EqualFold(ex.typeName, replicaPointQuery.typeName):
+		runQuery(s, ex, replicaPointQuery)
+	case strings.EqualFold(ex.typeName, cdpPolicyQuery.typeName):
+		runQuery(s, ex, cdpPolicyQuery)
+	case strings.EqualFold(ex.typeName, cdpSessionQuery.typeName):
+		runQuery(s, ex, cdpSessionQuery)
+	case strings.EqualFold(ex.typeName, cdpTaskQuery.typeName):
+		runQuery(s, ex, cdpTaskQuery)
 	default:
-		s.writeError(ex, http.StatusBadRequest, fmt.Sprintf("Unknown query type %q; this simulator serves %s, %s, %s, %s, %s, %s and %s.",
-			ex.typeName, taskQuery.typeName, jobQuery.typeName, backupTaskQuery.typeName, backupJobQuery.typeName,
-			repositoryQuery.typeName, jobEntityQuery.typeName, backupServerQuery.typeName))
+		s.writeError(ex, http.StatusBadRequest, fmt.Sprintf("Unknown query type %q; this simulator serves %s.", ex.typeName, strings.Join([]string{
+			taskQuery.typeName, jobQuery.typeName, backupTaskQuery.typeName, backupJobQuery.typeName,
+			repositoryQuery.typeName, jobEntityQuery.typeName, backupServerQuery.typeName, replicaQuery.typeName,
+			replicaPointQuery.typeName, cdpPolicyQuery.typeName, cdpSessionQuery.typeName, cdpTaskQuery.typeName}, ", ")))
 	}
 }
 

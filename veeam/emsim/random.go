@@ -36,6 +36,13 @@ const (
 	kindRepository
 	kindRepositorySize
 	kindSpecialJob
+	// Replicas and their restore points' retention, and CDP.
+	kindReplica
+	kindReplicaRetention
+	kindCdpPolicy
+	kindCdpVM
+	kindCdpSession
+	kindCdpTask
 )
 
 const goldenGamma = 0x9e3779b97f4a7c15

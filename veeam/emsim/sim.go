@@ -1,7 +1,8 @@
 // Package emsim simulates the REST API of Veeam Backup Enterprise Manager
 // (EM) for replica and backup sessions: logon and logoff, the query service
 // with paging, sorting and filters, and deterministic replica and backup job
-// and task sessions generated from a seed. It is an ordinary http.Handler; Start runs
+// and task sessions, replica restore points and CDP policy sessions
+// generated from a seed. It is an ordinary http.Handler; Start runs
 // it on loopback, over TLS if asked. Tests inject faults, move a manual
 // clock, read the request log and compare against the ground truth.
 package emsim

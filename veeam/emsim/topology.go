@@ -77,6 +77,20 @@ type Topology struct {
 	// created but never ran: no session at all, and a NextRun at 22:00 UTC
 	// on the first day of the month after the simulator's start.
 	NeverRunJob bool
+
+	// ReplicaPointsMin and ReplicaPointsMax bound the restore points each
+	// replica job keeps per VM, drawn per job; 0 means Veeam's default
+	// of 7.
+	ReplicaPointsMin, ReplicaPointsMax int
+
+	// UnprotectedVM, when set, is how long before the simulator's start
+	// one VM (of a replica job and, when there are any, of a backup job)
+	// left all its jobs: no task session of any kind from then on, and its
+	// restore points are kept, ageing. 0 means none.
+	UnprotectedVM time.Duration
+
+	// CDP describes the CDP policies; the zero value has none.
+	CDP CDPPolicies
 }
 
 // BackupJobs describes the backup and backup copy jobs of every backup
@@ -110,7 +124,9 @@ type BackupJobs struct {
 // TestTopology is small and realistic: two backup servers with three hourly
 // replica jobs each, two to four VMs per job, two days of history, and every
 // hard name; each server also runs two hourly backup jobs and a backup copy
-// job every four hours.
+// job every four hours. Replica jobs keep 3 to 5 restore points per VM;
+// each server has two CDP policies of three VMs with hourly sessions, one
+// of them failing and one VM behind its RPO for the last six hours.
 func TestTopology() Topology {
 	return Topology{
 		BackupServers:    2,
@@ -130,6 +146,16 @@ func TestTopology() Topology {
 		WithHardNames:    true,
 		DisabledJob:      true,
 		NeverRunJob:      true,
+		ReplicaPointsMin: 3,
+		ReplicaPointsMax: 5,
+		CDP: CDPPolicies{
+			PoliciesPerServer: 2,
+			VMsPerPolicy:      3,
+			RPOs:              [2]time.Duration{15 * time.Second, time.Minute},
+			SessionPeriod:     time.Hour,
+			FailingPolicy:     true,
+			LaggingVM:         6 * time.Hour,
+		},
 		Backup: BackupJobs{
 			JobsPerServer:     2,
 			CopyJobsPerServer: 1,
@@ -152,6 +178,10 @@ func TestTopology() Topology {
 // so task sessions start and complete in every minute and counters rise
 // between two scrapes a minute apart. Backup jobs run every six minutes and
 // backup copy jobs every fifteen, with one VM whose backups always fail.
+// Replica jobs keep 3 to 5 restore points per VM; one VM left all its jobs
+// two hours before the start. Each server has two CDP policies of three
+// VMs whose sessions last five minutes, one of them failing and one VM
+// behind its RPO for the last six hours.
 func DemoTopology() Topology {
 	return Topology{
 		BackupServers:    2,
@@ -173,6 +203,17 @@ func DemoTopology() Topology {
 		WithHardNames:    true,
 		DisabledJob:      true,
 		NeverRunJob:      true,
+		ReplicaPointsMin: 3,
+		ReplicaPointsMax: 5,
+		UnprotectedVM:    2 * time.Hour,
+		CDP: CDPPolicies{
+			PoliciesPerServer: 2,
+			VMsPerPolicy:      3,
+			RPOs:              [2]time.Duration{15 * time.Second, time.Minute},
+			SessionPeriod:     5 * time.Minute,
+			FailingPolicy:     true,
+			LaggingVM:         6 * time.Hour,
+		},
 		Backup: BackupJobs{
 			JobsPerServer:     2,
 			CopyJobsPerServer: 1,
@@ -195,7 +236,9 @@ func DemoTopology() Topology {
 // jobs of 40 VMs each (4,000 VMs), 48 hours of history, about 200,000
 // replica task sessions. Each server also backs its 1,000 VMs up in 10
 // backup jobs every four hours and copies three of them every twelve (52
-// backup jobs, about 55,000 backup task sessions).
+// backup jobs, about 55,000 backup task sessions). Replica jobs keep 7 to 14
+// restore points per VM (28,000 to 56,000 in all); each server has two CDP
+// policies of 20 VMs with hourly sessions.
 func ScaleTopology() Topology {
 	return Topology{
 		BackupServers:    4,
@@ -214,6 +257,16 @@ func ScaleTopology() Topology {
 		WithHardNames:    true,
 		DisabledJob:      true,
 		NeverRunJob:      true,
+		ReplicaPointsMin: 7,
+		ReplicaPointsMax: 14,
+		CDP: CDPPolicies{
+			PoliciesPerServer: 2,
+			VMsPerPolicy:      20,
+			RPOs:              [2]time.Duration{15 * time.Second, time.Minute},
+			SessionPeriod:     time.Hour,
+			FailingPolicy:     true,
+			LaggingVM:         6 * time.Hour,
+		},
 		Backup: BackupJobs{
 			JobsPerServer:     10,
 			CopyJobsPerServer: 3,
@@ -233,7 +286,8 @@ func ScaleTopology() Topology {
 
 // SecondSiteTopology is another Enterprise Manager for multi-target tests:
 // site "dr", three backup servers with two replica jobs every two hours and
-// two backup jobs and a backup copy job each. No name is shared with the
+// two backup jobs and a backup copy job each, and one CDP policy of two
+// VMs with two-hour sessions. No name is shared with the
 // other presets.
 func SecondSiteTopology() Topology {
 	return Topology{
@@ -254,6 +308,12 @@ func SecondSiteTopology() Topology {
 		RetryDelay:       5 * time.Minute,
 		DisabledJob:      true,
 		NeverRunJob:      true,
+		CDP: CDPPolicies{
+			PoliciesPerServer: 1,
+			VMsPerPolicy:      2,
+			RPOs:              [2]time.Duration{30 * time.Second, 2 * time.Minute},
+			SessionPeriod:     2 * time.Hour,
+		},
 		Backup: BackupJobs{
 			JobsPerServer:     2,
 			CopyJobsPerServer: 1,
@@ -326,6 +386,9 @@ func (t Topology) validate() error {
 	}
 	errs = append(errs, t.validateLateArrivals()...)
 	errs = append(errs, t.Backup.validate(t)...)
+	errs = append(errs, t.validateReplicaPoints()...)
+	errs = append(errs, t.validateUnprotectedVM()...)
+	errs = append(errs, t.CDP.validate(t)...)
 	if t.WithHardNames && len(errs) == 0 {
 		jobs := t.BackupServers * t.JobsPerServer
 		switch {

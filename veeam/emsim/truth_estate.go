@@ -38,9 +38,23 @@ type Landmarks struct {
 	// repeat across servers ("Default Backup Repository" is on each).
 	NearlyFullRepository, NearlyFullServer       string
 	ObjectStorageRepository, ObjectStorageServer string
+	// UnprotectedVM, on UnprotectedVMServer, left all its jobs at
+	// UnprotectedAt: no task session of any kind from then on, and its
+	// replica restore points age.
+	UnprotectedVM, UnprotectedVMServer string
+	UnprotectedAt                      time.Time
+	// FailingCdpPolicy, on FailingCdpPolicyServer, fails every session and
+	// task.
+	FailingCdpPolicy, FailingCdpPolicyServer string
+	// LaggingCdpVM, of LaggingCdpPolicy on LaggingCdpServer, has been
+	// behind its RPO since LaggingCdpSince: its CDP task sessions ending
+	// since then end Warning.
+	LaggingCdpVM, LaggingCdpPolicy, LaggingCdpServer string
+	LaggingCdpSince                                  time.Time
 }
 
-// Landmarks returns the names of the special jobs and repositories.
+// Landmarks returns the names of the special jobs, repositories, VMs and
+// CDP policies.
 func (s *Server) Landmarks() Landmarks {
 	inv := s.data.inventory
 	var l Landmarks
@@ -52,6 +66,15 @@ func (s *Server) Landmarks() Landmarks {
 	}
 	l.NearlyFullRepository, l.NearlyFullServer = inv.nearlyFull.name, inv.nearlyFull.server.name
 	l.ObjectStorageRepository, l.ObjectStorageServer = inv.objectStorage.name, inv.objectStorage.server.name
+	if u := s.data.unprotected; u != nil {
+		l.UnprotectedVM, l.UnprotectedVMServer, l.UnprotectedAt = u.vm.name, u.server.name, u.vm.leftAt
+	}
+	if p := s.data.cdp.failing; p != nil {
+		l.FailingCdpPolicy, l.FailingCdpPolicyServer = p.name, p.server.name
+	}
+	if p := s.data.cdp.lagging; p != nil {
+		l.LaggingCdpVM, l.LaggingCdpPolicy, l.LaggingCdpServer, l.LaggingCdpSince = p.lagging.name, p.name, p.server.name, p.lagSince
+	}
 	return l
 }
 

@@ -1,0 +1,111 @@
+package veeam
+
+import (
+	"context"
+	"time"
+)
+
+// The query types of replicas and their restore points.
+const (
+	ReplicaType        = "Replica"
+	VmReplicaPointType = "VmReplicaPoint"
+)
+
+// VmReplicaPoint is one restore point of a VM's replica, as returned by the
+// query type VmReplicaPoint with format=Entities. It names no job session,
+// task session or VM UID: a VM is its backup server, replica and name.
+type VmReplicaPoint struct {
+	UID  string // urn:veeam:VmReplicaPoint:{guid}
+	Name string // "<vm>@yyyy-MM-dd HH:mm:ss"
+	// VMDisplayName is the VmDisplayName attribute, VMName the VmName
+	// element; see VM.
+	VMDisplayName string
+	VMName        string
+	// BackupServerName and ReplicaName are the Names of the Rel="Up"
+	// BackupServerReference and ReplicaReference links; a replica is
+	// named after its job.
+	BackupServerName string
+	ReplicaName      string
+	CreationTime     time.Time // CreationTimeUTC
+	// Algorithm and PointType (Full, ReverseIncrement, Increment,
+	// Snapshot...) are kept as EM writes them, only trimmed.
+	Algorithm, PointType string
+}
+
+// VM is the name of the point's VM: VmDisplayName, else VmName.
+func (p *VmReplicaPoint) VM() string {
+	if p.VMDisplayName != "" {
+		return p.VMDisplayName
+	}
+	return p.VMName
+}
+
+// PointSelection selects restore points; a zero field does not filter.
+type PointSelection struct {
+	BackupServerName string
+	ReplicaName      string
+	// Created bounds the points' creation time as Window documents.
+	Created Window
+}
+
+// pointCreation names the filter field of a point's CreationTimeUTC, which
+// is CreationTime as for the sessions.
+var pointCreation = sessionFields{creation: "CreationTime"}
+
+// filter is sel in EM's filter grammar; "" selects every point.
+func (sel PointSelection) filter() string {
+	var conditions Filter
+	if sel.BackupServerName != "" {
+		conditions = append(conditions, Condition{Field: "BackupServerName", Op: OpEqual, Value: sel.BackupServerName})
+	}
+	if sel.ReplicaName != "" {
+		conditions = append(conditions, Condition{Field: "ReplicaName", Op: OpEqual, Value: sel.ReplicaName})
+	}
+	conditions = append(conditions, pointCreation.conditions(Clause{Created: sel.Created})...)
+	return conditions.Encode()
+}
+
+// Replica is the replica a replica job keeps, which holds its VMs'
+// restore points, as returned by the query type Replica with
+// format=Entities.
+type Replica struct {
+	UID  string // urn:veeam:Replica:{guid}
+	Name string // the replica job's name
+	// BackupServerName and RepositoryName are the Names of the Rel="Up"
+	// BackupServerReference and RepositoryReference links.
+	BackupServerName string
+	RepositoryName   string
+	Platform         string // as EM writes it, only trimmed
+}
+
+var (
+	// Restore points come newest first for the reason sessions do (see
+	// entityQuery): retention removes the oldest.
+	vmReplicaPointQuery = entityQuery[VmReplicaPoint]{
+		typ: VmReplicaPointType, order: newestFirst, decode: decodeVmReplicaPoint,
+		uid: func(p *VmReplicaPoint) string { return p.UID },
+	}
+	replicaQuery = entityQuery[Replica]{
+		typ: ReplicaType, order: byUID, decode: decodeReplica,
+		uid: func(r *Replica) string { return r.UID },
+	}
+)
+
+// VmReplicaPoints hands each page of the restore points sel selects to
+// each, newest first; see runQuery. A point without a UID or a
+// CreationTimeUTC that parses is counted in Page.Invalid.
+func (c *Client) VmReplicaPoints(ctx context.Context, sel PointSelection, each func(Page[VmReplicaPoint]) error) (QueryStats, error) {
+	return runFiltered(ctx, c, vmReplicaPointQuery, sel.filter(), each)
+}
+
+// CountVmReplicaPoints asks EM how many restore points sel selects, as
+// CountSessions does for sessions.
+func (c *Client) CountVmReplicaPoints(ctx context.Context, sel PointSelection) (Count, error) {
+	return countFiltered(ctx, c, vmReplicaPointQuery, sel.filter())
+}
+
+// Replicas hands each page of every replica EM knows to each, by UID; see
+// runQuery.
+func (c *Client) Replicas(ctx context.Context, each func(Page[Replica]) error) (QueryStats, error) {
+	return runQuery(ctx, c, replicaQuery, nil, each)
+}
