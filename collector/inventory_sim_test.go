@@ -100,6 +100,11 @@ func TestInventoryIntervalSimulator(t *testing.T) {
 			}
 		}
 	}
+	// The CDP policies follow the inventory interval too, their sessions
+	// every scrape.
+	if total["CdpPolicy"] != 1 || total["CdpReplicaSession"] < 20 {
+		t.Errorf("CdpPolicy reached EM %d times and CdpReplicaSession %d times in 20 scrapes over 5 minutes, want 1 and 20", total["CdpPolicy"], total["CdpReplicaSession"])
+	}
 	s.clock.Advance(collector.DefaultInventoryInterval - 19*15*time.Second)
 	for range 3 {
 		s.sim.ResetRequests()
@@ -307,6 +312,21 @@ func TestInventoryFaults(t *testing.T) {
 		{name: "JobStatisticsReportFrame 401 mid-scrape", hit: collector.Summary,
 			fault:  emsim.Fault{Path: "report", Type: "JobStatisticsReportFrame", Status: 401},
 			logHas: []string{"the job statistics report"}},
+		{name: "VmReplicaPoint 500", hit: collector.ReplicaPoint,
+			fault:  emsim.Fault{Path: "query", Type: "VmReplicaPoint", Status: 500, Message: "Restore point table is locked"},
+			logHas: []string{"restore points", "Restore point table is locked"}},
+		{name: "VmReplicaPoint body cut", hit: collector.ReplicaPoint,
+			fault:  emsim.Fault{Path: "query", Type: "VmReplicaPoint", TruncateAt: 400},
+			logHas: []string{"restore points", "VmReplicaPoint"}},
+		{name: "CdpPolicy malformed XML", hit: collector.CDP,
+			fault:  emsim.Fault{Path: "query", Type: "CdpPolicy", Body: `<QueryResult xmlns="http://www.veeam.com/ent/v1.0"><Entities><CdpPolicies><CdpPolicy Name="x"`, ContentType: "application/xml"},
+			logHas: []string{"CDP policies", "CdpPolicy"}},
+		{name: "CdpReplicaSession 503", hit: collector.CDP,
+			fault:  emsim.Fault{Path: "query", Type: "CdpReplicaSession", Status: 503},
+			logHas: []string{"CDP policy sessions", "503"}},
+		{name: "CdpReplicaTaskSession 401 mid-scrape", hit: collector.CDP,
+			fault:  emsim.Fault{Path: "query", Type: "CdpReplicaTaskSession", Status: 401},
+			logHas: []string{"CDP task sessions"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -268,3 +268,66 @@ func prometheusRegistry(c *collector.Collector) *prometheus.Registry {
 	reg.MustRegister(c)
 	return reg
 }
+
+// BenchmarkReplicaPointCost is the cost target of the replica_point
+// collector: at the scale preset (4,000 replicated VMs, 7 to 14 restore
+// points each), scraped every minute for three simulated hours after the
+// first loads, the EM bytes per hour of the replica_point collector next to
+// those of the replica session collector, on one simulator. Target: the
+// points' below the sessions'. The first loads are reported apart. Run
+// with -benchtime 1x.
+func BenchmarkReplicaPointCost(b *testing.B) {
+	const hours = 3
+	topology := emsim.ScaleTopology()
+	var points, sessions, pointLoad, sessionLoad float64
+	var pointRequests, sessionRequests float64
+	for b.Loop() {
+		clock := emsim.NewManualClock(scaleStart)
+		sim := startScaleSim(b, topology, clock)
+		c := collector.New(newScaleClient(b, sim.URL, clock.Now), collector.Options{
+			Lookback: scaleLookback, Overlap: overlap, Now: clock.Now,
+			Kinds: []collector.Kind{collector.Replica, collector.ReplicaPoint},
+		})
+		ctx := context.Background()
+		if err := c.Refresh(ctx); err != nil {
+			b.Fatal(err)
+		}
+		byType := func() (pointBytes, sessionBytes, pointReqs, sessionReqs float64) {
+			for _, r := range sim.Requests() {
+				switch r.Type {
+				case veeam.VmReplicaPointType:
+					pointBytes += float64(r.Bytes)
+					pointReqs++
+				case veeam.ReplicaTaskSessionType, veeam.ReplicaJobSessionType:
+					sessionBytes += float64(r.Bytes)
+					sessionReqs++
+				}
+			}
+			return
+		}
+		pointLoad, sessionLoad, _, _ = byType()
+		sim.ResetRequests()
+		for minute := 1; minute <= hours*60; minute++ {
+			clock.Advance(time.Minute)
+			if err := c.Refresh(ctx); err != nil {
+				b.Fatalf("minute %d: %v", minute, err)
+			}
+			if minute%60 == 0 {
+				p, s, pr, sr := byType()
+				points, sessions, pointRequests, sessionRequests = points+p, sessions+s, pointRequests+pr, sessionRequests+sr
+				sim.ResetRequests()
+			}
+		}
+		c.Close()
+	}
+	b.ReportMetric(points/hours/1e6, "points-MB/hour")
+	b.ReportMetric(sessions/hours/1e6, "sessions-MB/hour")
+	b.ReportMetric(100*points/sessions, "points-%-of-sessions")
+	b.ReportMetric(pointRequests/hours, "points-requests/hour")
+	b.ReportMetric(sessionRequests/hours, "sessions-requests/hour")
+	b.ReportMetric(pointLoad/1e6, "points-load-MB")
+	b.ReportMetric(sessionLoad/1e6, "sessions-load-MB")
+	if points >= sessions {
+		b.Errorf("the replica_point collector costs EM %.1f MB an hour, the replica sessions %.1f: want less", points/hours/1e6, sessions/hours/1e6)
+	}
+}
