@@ -94,7 +94,7 @@ func TestReplicaPointsFollowSimulator(t *testing.T) {
 	scrapeUp(t, s, "first scrape")
 	comparePoints(t, s, s.clock.Now(), true, s.clock.Now())
 
-	for i := range 30 {
+	for i := range 10 {
 		s.clock.Advance(time.Minute)
 		scrapeUp(t, s, "scrape")
 		if comparePoints(t, s, s.clock.Now(), false, time.Time{}) > 0 {
@@ -109,7 +109,7 @@ func TestReplicaPointsFollowSimulator(t *testing.T) {
 	fell := time.Duration(0)
 	key := [3]string{victim.BackupServer, victim.Replica, victim.VM}
 	for s.clock.Now().Sub(deleted) < time.Hour {
-		s.clock.Advance(time.Minute)
+		s.clock.Advance(5 * time.Minute)
 		scrapeUp(t, s, "scrape after the deletion")
 		if fell == 0 && vmSeries(t, s, "veeam_em_replica_vm_restore_points")[key] == 1 {
 			fell = s.clock.Now().Sub(deleted)
@@ -144,7 +144,7 @@ func TestReplicaPointsFollowSimulator(t *testing.T) {
 func TestCDPFiltersUseCDPFieldNames(t *testing.T) {
 	s := newStack(t, 100, 0)
 	scrapeUp(t, s, "first scrape")
-	for range 90 {
+	for range 5 {
 		s.clock.Advance(time.Minute)
 		scrapeUp(t, s, "scrape")
 	}

@@ -180,7 +180,7 @@ func TestReplicaPointCheckCost(t *testing.T) {
 	const (
 		full                = time.Hour
 		replicas, vms, keep = 5, 20, 7
-		hours               = 6
+		hours               = 3
 	)
 	f := newFixtureWith(t, func(o *Options) { o.Kinds = []Kind{ReplicaPoint}; o.ReplicaPointFullInterval = full })
 	start := t0.Add(-10 * time.Hour)
