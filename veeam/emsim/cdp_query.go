@@ -253,16 +253,8 @@ func writeCdpTaskEntity(x xmlWriter, base string, t *cdpTask, now time.Time, bad
 	x.link("Alternate", "CdpReplicaTaskSessionReference", href, name)
 	x.raw("</Links>")
 	x.element("PolicySessionUid", cdpSessionUID(t.session), t.padded)
-	if creation, ok := bad.creationTime(emTime(t.creation)); ok {
-		x.element("CreationTimeUTC", creation, t.padded)
-	}
-	if end := t.endAt(now); !end.IsZero() {
-		x.element("EndTimeUTC", emTime(end), t.padded)
-	}
-	x.element("State", bad.state(state.String()), t.padded)
-	x.element("Result", bad.result(res.String()), t.padded)
-	x.element("Reason", t.reasonAt(now), t.padded)
-	x.element("TotalSize", strconv.FormatInt(t.vm.totalSize, 10), t.padded)
+	writeTaskOutcome(x, bad, taskOutcome{creation: t.creation, end: t.endAt(now), state: state.String(), result: res.String(),
+		reason: t.reasonAt(now), size: t.vm.totalSize, padded: t.padded})
 	x.end("CdpReplicaTaskSession")
 	x.raw("\n")
 }

@@ -9,6 +9,30 @@ import (
 // sessions, in the element order of EM's schema. An entity shows its
 // session as EM knows it at now, lagging for a late session.
 
+// taskOutcome is what a task session of any kind, replica, backup or CDP,
+// ends its entity with.
+type taskOutcome struct {
+	creation, end         time.Time // end zero while it runs
+	state, result, reason string
+	size                  int64
+	padded                bool
+}
+
+// writeTaskOutcome writes o's elements, CreationTimeUTC to TotalSize, in
+// the schema's order.
+func writeTaskOutcome(x xmlWriter, bad corruptionKind, o taskOutcome) {
+	if creation, ok := bad.creationTime(emTime(o.creation)); ok {
+		x.element("CreationTimeUTC", creation, o.padded)
+	}
+	if !o.end.IsZero() {
+		x.element("EndTimeUTC", emTime(o.end), o.padded)
+	}
+	x.element("State", bad.state(o.state), o.padded)
+	x.element("Result", bad.result(o.result), o.padded)
+	x.element("Reason", o.reason, o.padded)
+	x.element("TotalSize", strconv.FormatInt(o.size, 10), o.padded)
+}
+
 func writeTaskEntity(x xmlWriter, base string, t *taskRun, now time.Time, bad corruptionKind) {
 	now = t.shownAt(now)
 	state, res := t.stateAt(now)
@@ -31,16 +55,8 @@ func writeTaskEntity(x xmlWriter, base string, t *taskRun, now time.Time, bad co
 	}
 	x.raw("</Links>")
 	x.element("JobSessionUid", runUID(t.run), t.padded)
-	if creation, ok := bad.creationTime(emTime(t.creation)); ok {
-		x.element("CreationTimeUTC", creation, t.padded)
-	}
-	if end := t.endAt(now); !end.IsZero() {
-		x.element("EndTimeUTC", emTime(end), t.padded)
-	}
-	x.element("State", bad.state(state.String()), t.padded)
-	x.element("Result", bad.result(res.String()), t.padded)
-	x.element("Reason", t.reasonAt(now), t.padded)
-	x.element("TotalSize", strconv.FormatInt(t.vm.totalSize, 10), t.padded)
+	writeTaskOutcome(x, bad, taskOutcome{creation: t.creation, end: t.endAt(now), state: state.String(), result: res.String(),
+		reason: t.reasonAt(now), size: t.vm.totalSize, padded: t.padded})
 	if kind.withVMUIDs {
 		x.element("VmUid", t.vm.uid, t.padded)
 	}
