@@ -117,8 +117,6 @@ func compareQueryType(t *testing.T, doc []byte, typ string, lenient bool) {
 		compareDecoders(t, doc, typ, decodeBackupServer, refDecodeBackupServer, lenient)
 	case VmReplicaPointType:
 		compareDecoders(t, doc, typ, decodeVmReplicaPoint, refDecodeVmReplicaPoint, lenient)
-	case ReplicaType:
-		compareDecoders(t, doc, typ, decodeReplica, refDecodeReplica, lenient)
 	case CdpPolicyType:
 		compareDecoders(t, doc, typ, decodeCdpPolicy, refDecodeCdpPolicy, lenient)
 	case CdpReplicaSessionType:
@@ -200,7 +198,7 @@ func FuzzDecodeAgainstReference(f *testing.F) {
 		}
 	}
 	for _, file := range []string{"repositories.xml", "jobs.xml", "backup_servers.xml",
-		"vm_replica_points.xml", "replicas.xml", "cdp_policies.xml", "cdp_sessions.xml", "cdp_task_sessions.xml"} {
+		"vm_replica_points.xml", "cdp_policies.xml", "cdp_sessions.xml", "cdp_task_sessions.xml"} {
 		f.Add([]byte(readTestdata(f, file)))
 	}
 	f.Add([]byte(wrapQueryResult(backupTaskSessionXML)))

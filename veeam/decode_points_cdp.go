@@ -21,14 +21,6 @@ const (
 )
 
 const (
-	replicaEntityUID = iota
-	replicaEntityName
-	replicaEntityBackupServer
-	replicaEntityRepository
-	replicaEntityPlatform
-)
-
-const (
 	cdpPolicyUID = iota
 	cdpPolicyName
 	cdpPolicyBackupServer
@@ -55,11 +47,6 @@ var (
 		attrs:    []string{"UID", "Name", "VmDisplayName"},
 		upLinks:  []string{"BackupServerReference", "ReplicaReference"},
 		children: []string{"CreationTimeUTC", "VmName", "Algorithm", "PointType"},
-	}
-	replicaSchema = &entitySchema{
-		attrs:    []string{"UID", "Name"},
-		upLinks:  []string{"BackupServerReference", "RepositoryReference"},
-		children: []string{"Platform"},
 	}
 	// The Name elements of the VMs a policy includes are deeper than its
 	// children; the RPO is wherever PolicyScheduleOptions puts it.
@@ -90,7 +77,6 @@ var (
 
 var (
 	decodeVmReplicaPoint        = entityDecoder[VmReplicaPoint]{schema: vmReplicaPointSchema, build: buildVmReplicaPoint}
-	decodeReplica               = entityDecoder[Replica]{schema: replicaSchema, build: buildReplica}
 	decodeCdpPolicy             = entityDecoder[CdpPolicy]{schema: cdpPolicySchema, build: buildCdpPolicy}
 	decodeCdpReplicaSession     = entityDecoder[CdpReplicaSession]{schema: cdpSessionSchema, build: buildCdpReplicaSession}
 	decodeCdpReplicaTaskSession = entityDecoder[CdpReplicaTaskSession]{schema: cdpTaskSchema, build: buildCdpReplicaTaskSession}
@@ -115,19 +101,6 @@ func buildVmReplicaPoint(e *rawEntity, strs *interner) (p VmReplicaPoint, ok boo
 	var fields fieldParser
 	p.CreationTime = fields.timestampBytes(e.trimmed(pointCreationTime), true)
 	return p, p.UID != "" && fields.ok()
-}
-
-// buildReplica maps a Replica entity; ok is false without a UID or a Name.
-func buildReplica(e *rawEntity, strs *interner) (r Replica, ok bool) {
-	own := e.ownStrings(replicaEntityUID, replicaEntityName, -1)
-	r = Replica{
-		UID:              own[0],
-		Name:             own[1],
-		BackupServerName: strs.get(e.trimmed(replicaEntityBackupServer)),
-		RepositoryName:   strs.get(e.trimmed(replicaEntityRepository)),
-		Platform:         strs.get(e.trimmed(replicaEntityPlatform)),
-	}
-	return r, r.UID != "" && r.Name != ""
 }
 
 // buildCdpPolicy maps a CdpPolicy entity; ok is false without a UID or a

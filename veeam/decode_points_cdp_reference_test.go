@@ -42,28 +42,6 @@ func refDecodeVmReplicaPoint(d *xml.Decoder, start *xml.StartElement) (VmReplica
 	return p, p.UID != "" && fields.ok(), nil
 }
 
-type xmlReplica struct {
-	UID      string    `xml:"UID,attr"`
-	Name     string    `xml:"Name,attr"`
-	Links    []xmlLink `xml:"Links>Link"`
-	Platform string    `xml:"Platform"`
-}
-
-func refDecodeReplica(d *xml.Decoder, start *xml.StartElement) (Replica, bool, error) {
-	var x xmlReplica
-	if err := d.DecodeElement(&x, start); err != nil {
-		return Replica{}, false, err
-	}
-	r := Replica{
-		UID:              strings.TrimSpace(x.UID),
-		Name:             strings.TrimSpace(x.Name),
-		BackupServerName: upLinkName(x.Links, "BackupServerReference"),
-		RepositoryName:   upLinkName(x.Links, "RepositoryReference"),
-		Platform:         strings.TrimSpace(x.Platform),
-	}
-	return r, r.UID != "" && r.Name != "", nil
-}
-
 type xmlCdpPolicy struct {
 	UID                string    `xml:"UID,attr"`
 	Name               string    `xml:"Name,attr"`

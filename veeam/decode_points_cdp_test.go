@@ -40,19 +40,6 @@ func TestDecodeVmReplicaPoints(t *testing.T) {
 	}
 }
 
-func TestDecodeReplicas(t *testing.T) {
-	decodeGolden(t, "replicas.xml", ReplicaType, decodeReplica, []Replica{
-		{
-			UID: "urn:veeam:Replica:7b1c0000-0000-4000-8000-000000000001", Name: "Replica Job 1",
-			BackupServerName: "vbr01.corp.local", RepositoryName: "Default Backup Repository", Platform: "VMware",
-		},
-		{
-			UID: "urn:veeam:Replica:7b1c0000-0000-4000-8000-000000000002", Name: `Replica "Gold", DR & test`,
-			BackupServerName: "vbr-zürich-02.corp.local", RepositoryName: `\\nas01\veeam$ Zürich & Genève`, Platform: "HyperV",
-		},
-	})
-}
-
 func TestDecodeCdpPolicies(t *testing.T) {
 	decodeGolden(t, "cdp_policies.xml", CdpPolicyType, decodeCdpPolicy, []CdpPolicy{
 		{
@@ -232,7 +219,7 @@ func TestDecodeDescendantInsideAField(t *testing.T) {
 }
 
 // pointCdpTypes are the query types of restore points, replicas and CDP.
-var pointCdpTypes = [...]string{VmReplicaPointType, ReplicaType, CdpPolicyType, CdpReplicaSessionType, CdpReplicaTaskSessionType}
+var pointCdpTypes = [...]string{VmReplicaPointType, CdpPolicyType, CdpReplicaSessionType, CdpReplicaTaskSessionType}
 
 // decodePointCdpPage decodes doc as a page of typ and counts what it holds.
 func decodePointCdpPage(t *testing.T, typ, doc string) (items, invalid int, err error) {
@@ -241,9 +228,6 @@ func decodePointCdpPage(t *testing.T, typ, doc string) (items, invalid int, err 
 	switch typ {
 	case VmReplicaPointType:
 		p, e := decodePage(strings.NewReader(doc), typ, decodeVmReplicaPoint, 0)
-		count(len(p.items), p.invalid, e)
-	case ReplicaType:
-		p, e := decodePage(strings.NewReader(doc), typ, decodeReplica, 0)
 		count(len(p.items), p.invalid, e)
 	case CdpPolicyType:
 		p, e := decodePage(strings.NewReader(doc), typ, decodeCdpPolicy, 0)
@@ -264,7 +248,6 @@ func decodePointCdpPage(t *testing.T, typ, doc string) (items, invalid int, err 
 // type valid.
 var validPointCdpChildren = map[string]string{
 	VmReplicaPointType:        "<CreationTimeUTC>2026-01-01T00:00:00Z</CreationTimeUTC>",
-	ReplicaType:               "",
 	CdpPolicyType:             "",
 	CdpReplicaSessionType:     "<CreationTimeUTC>2026-01-01T00:00:00Z</CreationTimeUTC><State>Working</State><Result>None</Result>",
 	CdpReplicaTaskSessionType: "<CreationTimeUTC>2026-01-01T00:00:00Z</CreationTimeUTC><State>InProgress</State><Result>None</Result>",
@@ -292,8 +275,6 @@ func TestDecodePointsCdpSkipsInvalidEntities(t *testing.T) {
 		{"point without CreationTimeUTC", VmReplicaPointType, pointCdpEntity(VmReplicaPointType, "x", replace(created, ""))},
 		{"point with an empty CreationTimeUTC", VmReplicaPointType, pointCdpEntity(VmReplicaPointType, "x", replace(created, "<CreationTimeUTC> </CreationTimeUTC>"))},
 		{"point with a CreationTimeUTC in words", VmReplicaPointType, pointCdpEntity(VmReplicaPointType, "x", replace("2026-01-01T00:00:00Z", "yesterday"))},
-		{"replica without UID", ReplicaType, withoutUID(ReplicaType)},
-		{"replica without Name", ReplicaType, estateEntity(ReplicaType, "x", " ", "<Platform>VMware</Platform>")},
 		{"policy without Name", CdpPolicyType, estateEntity(CdpPolicyType, "x", "", "")},
 		{"policy with an unparseable NextRun", CdpPolicyType, pointCdpEntity(CdpPolicyType, "x", add("<NextRun>soon</NextRun>"))},
 		{"policy with an unparseable ScheduleEnabled", CdpPolicyType, pointCdpEntity(CdpPolicyType, "x", add("<ScheduleEnabled>maybe</ScheduleEnabled>"))},
@@ -322,7 +303,7 @@ func TestDecodePointsCdpSkipsInvalidEntities(t *testing.T) {
 // A page of one type decoded as another holds none of its entities.
 func TestDecodePointsCdpWrongType(t *testing.T) {
 	files := map[string]string{
-		VmReplicaPointType: "vm_replica_points.xml", ReplicaType: "replicas.xml", CdpPolicyType: "cdp_policies.xml",
+		VmReplicaPointType: "vm_replica_points.xml", CdpPolicyType: "cdp_policies.xml",
 		CdpReplicaSessionType: "cdp_sessions.xml", CdpReplicaTaskSessionType: "cdp_task_sessions.xml",
 	}
 	for _, typ := range pointCdpTypes {
@@ -346,7 +327,7 @@ func TestDecodePointsCdpWrongType(t *testing.T) {
 // encoding/xml on the golden pages and on awkward variants of them.
 func TestPointCdpDecodersMatchEncodingXML(t *testing.T) {
 	files := map[string]string{
-		VmReplicaPointType: "vm_replica_points.xml", ReplicaType: "replicas.xml", CdpPolicyType: "cdp_policies.xml",
+		VmReplicaPointType: "vm_replica_points.xml", CdpPolicyType: "cdp_policies.xml",
 		CdpReplicaSessionType: "cdp_sessions.xml", CdpReplicaTaskSessionType: "cdp_task_sessions.xml",
 	}
 	const seconds = "RecoveryPointObjectiveSeconds"

@@ -54,9 +54,6 @@ func pointCdpQueries() []pointCdpQuery {
 					return c.VmReplicaPoints(ctx, sel, each)
 				}, func(p *VmReplicaPoint) string { return p.UID })(ctx, c)
 			}},
-		{ReplicaType, "sortAsc=UID", "", func(ctx context.Context, c *Client) ([]string, QueryStats, error) {
-			return collectUIDs(c.Replicas, func(r *Replica) string { return r.UID })(ctx, c)
-		}},
 		{CdpPolicyType, "sortAsc=UID", "", func(ctx context.Context, c *Client) ([]string, QueryStats, error) {
 			return collectUIDs(c.CdpPolicies, func(p *CdpPolicy) string { return p.UID })(ctx, c)
 		}},

@@ -5,11 +5,8 @@ import (
 	"time"
 )
 
-// The query types of replicas and their restore points.
-const (
-	ReplicaType        = "Replica"
-	VmReplicaPointType = "VmReplicaPoint"
-)
+// VmReplicaPointType is the query type of replica restore points.
+const VmReplicaPointType = "VmReplicaPoint"
 
 // VmReplicaPoint is one restore point of a VM's replica, as returned by the
 // query type VmReplicaPoint with format=Entities. It names no job session,
@@ -65,29 +62,12 @@ func (sel PointSelection) filter() string {
 	return conditions.Encode()
 }
 
-// Replica is the replica a replica job keeps, which holds its VMs'
-// restore points, as returned by the query type Replica with
-// format=Entities.
-type Replica struct {
-	UID  string // urn:veeam:Replica:{guid}
-	Name string // the replica job's name
-	// BackupServerName and RepositoryName are the Names of the Rel="Up"
-	// BackupServerReference and RepositoryReference links.
-	BackupServerName string
-	RepositoryName   string
-	Platform         string // as EM writes it, only trimmed
-}
-
 var (
 	// Restore points come newest first for the reason sessions do (see
 	// entityQuery): retention removes the oldest.
 	vmReplicaPointQuery = entityQuery[VmReplicaPoint]{
 		typ: VmReplicaPointType, order: newestFirst, decode: decodeVmReplicaPoint,
 		uid: func(p *VmReplicaPoint) string { return p.UID },
-	}
-	replicaQuery = entityQuery[Replica]{
-		typ: ReplicaType, order: byUID, decode: decodeReplica,
-		uid: func(r *Replica) string { return r.UID },
 	}
 )
 
@@ -102,10 +82,4 @@ func (c *Client) VmReplicaPoints(ctx context.Context, sel PointSelection, each f
 // CountSessions does for sessions.
 func (c *Client) CountVmReplicaPoints(ctx context.Context, sel PointSelection) (Count, error) {
 	return countFiltered(ctx, c, vmReplicaPointQuery, sel.filter())
-}
-
-// Replicas hands each page of every replica EM knows to each, by UID; see
-// runQuery.
-func (c *Client) Replicas(ctx context.Context, each func(Page[Replica]) error) (QueryStats, error) {
-	return runQuery(ctx, c, replicaQuery, nil, each)
 }
