@@ -3,6 +3,7 @@ package collector
 import (
 	"context"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -90,20 +91,18 @@ func (u *cdpUnit) read(ctx context.Context, c *Collector) (bool, []*fetchError) 
 	policiesDue := u.policiesRead.IsZero() || began.Sub(u.policiesRead) >= u.policies.interval()
 	c.mu.RUnlock()
 	var policyErrs []*fetchError
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if !policiesDue {
-			return
-		}
-		if policyErrs = u.policies.fetchInto(ctx, c); len(policyErrs) == 0 {
-			c.mu.Lock()
-			u.policiesRead, u.policiesPending = began, true
-			c.mu.Unlock()
-		}
-	}()
+	var policies sync.WaitGroup
+	if policiesDue {
+		policies.Go(func() {
+			if policyErrs = u.policies.fetchInto(ctx, c); len(policyErrs) == 0 {
+				c.mu.Lock()
+				u.policiesRead, u.policiesPending = began, true
+				c.mu.Unlock()
+			}
+		})
+	}
 	progressed, errs := u.sessions.read(ctx, c)
-	<-done
+	policies.Wait()
 	return progressed, append(policyErrs, errs...)
 }
 

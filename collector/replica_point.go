@@ -217,11 +217,9 @@ func (u *replicaPointUnit) build(c *Collector, now time.Time) {
 	u.st.forgetLost(now.Add(-u.keepLost))
 	b := newFamiliesBuilder([]*family{u.count, u.latest, u.oldest})
 	u.st.each(func(key replicaKey, vm string, s vmPoints) {
-		if s.counted {
-			b.emit(u.count, float64(s.count), key.server, key.replica, vm)
-			if s.count > 0 {
-				b.emit(u.oldest, unixSeconds(s.oldest), key.server, key.replica, vm)
-			}
+		b.emit(u.count, float64(s.count), key.server, key.replica, vm)
+		if s.count > 0 {
+			b.emit(u.oldest, unixSeconds(s.oldest), key.server, key.replica, vm)
 		}
 		if !s.newest.IsZero() {
 			b.emit(u.latest, unixSeconds(s.newest), key.server, key.replica, vm)

@@ -47,11 +47,28 @@ type lostVM struct {
 	vm string
 }
 
-// vmPoints is what the collector serves of one VM in one replica.
+// vmPoints is what the collector serves of one VM in one replica; newest
+// is zero for a VM without points.
 type vmPoints struct {
-	counted        bool // count and oldest are known
 	count          int
 	oldest, newest time.Time
+}
+
+// tally is each VM's count, oldest and newest point among points.
+func tally(points map[string]knownPoint) map[string]vmPoints {
+	perVM := make(map[string]vmPoints)
+	for _, p := range points {
+		v := perVM[p.vm]
+		v.count++
+		if v.oldest.IsZero() || p.created.Before(v.oldest) {
+			v.oldest = p.created
+		}
+		if p.created.After(v.newest) {
+			v.newest = p.created
+		}
+		perVM[p.vm] = v
+	}
+	return perVM
 }
 
 func newPointState() pointState {
@@ -87,13 +104,8 @@ func (s *pointState) remove(p knownPoint) {
 // It returns the VMs that had points at the last check and have none now.
 func (r *replicaPoints) settle(due time.Time) (gone []string) {
 	checked := make(map[string]checkedVM, len(r.checked))
-	for _, p := range r.points {
-		c := checked[p.vm]
-		c.count++
-		if c.oldest.IsZero() || p.created.Before(c.oldest) {
-			c.oldest = p.created
-		}
-		checked[p.vm] = c
+	for vm, v := range tally(r.points) {
+		checked[vm] = checkedVM{count: v.count, oldest: v.oldest}
 	}
 	for vm := range r.checked {
 		if _, ok := checked[vm]; !ok {
@@ -156,22 +168,10 @@ func (s *pointState) forgetLost(cutoff time.Time) {
 // each hands every VM to serve, with what is known of its points.
 func (s *pointState) each(fn func(key replicaKey, vm string, p vmPoints)) {
 	for key, r := range s.replicas {
-		live := make(map[string]vmPoints)
-		for _, p := range r.points {
-			v := live[p.vm]
-			v.count++
-			if v.oldest.IsZero() || p.created.Before(v.oldest) {
-				v.oldest = p.created
-			}
-			if p.created.After(v.newest) {
-				v.newest = p.created
-			}
-			live[p.vm] = v
-		}
+		live := tally(r.points)
 		for vm, v := range live {
 			// A VM first seen since the last check has only points read
 			// since: its live count is exact.
-			v.counted = true
 			if c, ok := r.checked[vm]; ok {
 				v.count, v.oldest = c.count, c.oldest
 			}
@@ -181,7 +181,7 @@ func (s *pointState) each(fn func(key replicaKey, vm string, p vmPoints)) {
 			if _, ok := live[vm]; !ok {
 				// Its points went since the last check, which will tell.
 				c := r.checked[vm]
-				fn(key, vm, vmPoints{counted: true, count: c.count, oldest: c.oldest})
+				fn(key, vm, vmPoints{count: c.count, oldest: c.oldest})
 			}
 		}
 	}
@@ -191,6 +191,6 @@ func (s *pointState) each(fn func(key replicaKey, vm string, p vmPoints)) {
 				continue
 			}
 		}
-		fn(l.replicaKey, l.vm, vmPoints{counted: true})
+		fn(l.replicaKey, l.vm, vmPoints{})
 	}
 }
