@@ -205,18 +205,20 @@ func refDecodeCdpReplicaSession(d *xml.Decoder, start *xml.StartElement) (CdpRep
 	return CdpReplicaSession{ReplicaJobSession: s, FailureMessage: strings.TrimSpace(x.FailureMessage)}, s.UID != "" && fields.ok(), nil
 }
 
+// xmlCdpReplicaTaskSession has the fields of xmlReplicaTaskSession, the
+// job session's UID under its CDP name, so that it converts to it.
 type xmlCdpReplicaTaskSession struct {
-	UID              string    `xml:"UID,attr"`
-	Name             string    `xml:"Name,attr"`
-	VMDisplayName    string    `xml:"VmDisplayName,attr"`
-	Links            []xmlLink `xml:"Links>Link"`
-	PolicySessionUID string    `xml:"PolicySessionUid"`
-	CreationTime     string    `xml:"CreationTimeUTC"`
-	EndTime          string    `xml:"EndTimeUTC"`
-	State            string    `xml:"State"`
-	Result           string    `xml:"Result"`
-	Reason           string    `xml:"Reason"`
-	TotalSize        string    `xml:"TotalSize"`
+	UID           string    `xml:"UID,attr"`
+	Name          string    `xml:"Name,attr"`
+	VMDisplayName string    `xml:"VmDisplayName,attr"`
+	Links         []xmlLink `xml:"Links>Link"`
+	JobSessionUID string    `xml:"PolicySessionUid"`
+	CreationTime  string    `xml:"CreationTimeUTC"`
+	EndTime       string    `xml:"EndTimeUTC"`
+	State         string    `xml:"State"`
+	Result        string    `xml:"Result"`
+	Reason        string    `xml:"Reason"`
+	TotalSize     string    `xml:"TotalSize"`
 }
 
 func refDecodeCdpReplicaTaskSession(d *xml.Decoder, start *xml.StartElement) (CdpReplicaTaskSession, bool, error) {
@@ -224,19 +226,7 @@ func refDecodeCdpReplicaTaskSession(d *xml.Decoder, start *xml.StartElement) (Cd
 	if err := d.DecodeElement(&x, start); err != nil {
 		return CdpReplicaTaskSession{}, false, err
 	}
-	s := ReplicaTaskSession{
-		UID:              strings.TrimSpace(x.UID),
-		Name:             strings.TrimSpace(x.Name),
-		VMDisplayName:    strings.TrimSpace(x.VMDisplayName),
-		BackupServerName: upLinkName(x.Links, "BackupServerReference"),
-		JobSessionUID:    strings.TrimSpace(x.PolicySessionUID),
-		Reason:           strings.TrimSpace(x.Reason),
-	}
-	var fields fieldParser
-	s.CreationTime = fields.timestamp(x.CreationTime, true)
-	s.EndTime = fields.timestamp(x.EndTime, false)
-	s.State = fields.taskState(x.State)
-	s.Result = fields.result(x.Result)
-	s.TotalSize = fields.number(x.TotalSize)
-	return CdpReplicaTaskSession{ReplicaTaskSession: s}, s.UID != "" && fields.ok(), nil
+	task := xmlReplicaTaskSession(x)
+	s, ok := task.session(noUpLink)
+	return CdpReplicaTaskSession{ReplicaTaskSession: s}, ok, nil
 }
