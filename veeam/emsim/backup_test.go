@@ -326,24 +326,8 @@ func TestBackupQueries(t *testing.T) {
 	tasks := h.sim.BackupTaskSessions(testStart)
 	jobs := h.sim.BackupJobSessions(testStart)
 	since := testStart.Add(-12 * time.Hour)
-	countTasks := func(keep func(TaskSession) bool) int {
-		n := 0
-		for _, ts := range tasks {
-			if keep(ts) {
-				n++
-			}
-		}
-		return n
-	}
-	countJobs := func(keep func(JobSession) bool) int {
-		n := 0
-		for _, js := range jobs {
-			if keep(js) {
-				n++
-			}
-		}
-		return n
-	}
+	countTasks := func(keep func(TaskSession) bool) int { return countWhere(tasks, keep) }
+	countJobs := func(keep func(JobSession) bool) int { return countWhere(jobs, keep) }
 	cases := []struct {
 		name, raw string
 		want      int

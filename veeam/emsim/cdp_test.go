@@ -297,24 +297,8 @@ func TestCdpFiltersAndSorting(t *testing.T) {
 	now := h.clock.Now()
 	l := h.sim.Landmarks()
 	sessions, tasks := h.sim.CdpSessions(now), h.sim.CdpTaskSessions(now)
-	countSessions := func(keep func(JobSession) bool) int {
-		n := 0
-		for _, js := range sessions {
-			if keep(js) {
-				n++
-			}
-		}
-		return n
-	}
-	countTasks := func(keep func(TaskSession) bool) int {
-		n := 0
-		for _, ts := range tasks {
-			if keep(ts) {
-				n++
-			}
-		}
-		return n
-	}
+	countSessions := func(keep func(JobSession) bool) int { return countWhere(sessions, keep) }
+	countTasks := func(keep func(TaskSession) bool) int { return countWhere(tasks, keep) }
 	one, task := sessions[len(sessions)/2], tasks[len(tasks)/3]
 	since := now.Add(-6 * time.Hour)
 	ended := countSessions(func(js JobSession) bool { return !js.End.IsZero() })

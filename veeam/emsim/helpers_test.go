@@ -206,3 +206,14 @@ func findLink(links []linkDoc, rel, typ string) (linkDoc, bool) {
 }
 
 func trimmed(s string) string { return strings.TrimSpace(s) }
+
+// countWhere counts the items keep keeps.
+func countWhere[T any](items []T, keep func(T) bool) int {
+	n := 0
+	for _, item := range items {
+		if keep(item) {
+			n++
+		}
+	}
+	return n
+}
