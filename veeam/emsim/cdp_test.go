@@ -1,8 +1,6 @@
 package emsim
 
 import (
-	"encoding/xml"
-	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
@@ -73,15 +71,7 @@ type cdpDoc struct {
 
 func (h *harness) cdpQuery(token, rawQuery string) cdpDoc {
 	h.t.Helper()
-	resp := h.mustDo(http.MethodGet, "/api/query?"+rawQuery, token, nil)
-	if resp.status != http.StatusOK {
-		h.t.Fatalf("query %s: %d %s", rawQuery, resp.status, resp.body)
-	}
-	var doc cdpDoc
-	if err := xml.Unmarshal([]byte(resp.body), &doc); err != nil {
-		h.t.Fatalf("decode %s: %v", rawQuery, err)
-	}
-	return doc
+	return queryAs[cdpDoc](h, token, rawQuery)
 }
 
 func quoted(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }

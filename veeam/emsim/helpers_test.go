@@ -89,11 +89,22 @@ func (h *harness) logon() string {
 // query runs GET /api/query with the raw query and decodes a 200 answer.
 func (h *harness) query(token, rawQuery string) queryDoc {
 	h.t.Helper()
+	return queryAs[queryDoc](h, token, rawQuery)
+}
+
+// queryAs runs GET /api/query with the raw query and decodes a 200 answer
+// into a T.
+func queryAs[T any](h *harness, token, rawQuery string) T {
+	h.t.Helper()
 	resp := h.mustDo(http.MethodGet, "/api/query?"+rawQuery, token, nil)
 	if resp.status != http.StatusOK {
 		h.t.Fatalf("query %s: %d %s", rawQuery, resp.status, resp.body)
 	}
-	return decodeQuery(h.t, resp.body)
+	var doc T
+	if err := xml.Unmarshal([]byte(resp.body), &doc); err != nil {
+		h.t.Fatalf("decode %s: %v\n%s", rawQuery, err, resp.body)
+	}
+	return doc
 }
 
 func decodeQuery(t *testing.T, body string) queryDoc {

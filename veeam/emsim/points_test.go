@@ -1,7 +1,6 @@
 package emsim
 
 import (
-	"encoding/xml"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -50,15 +49,7 @@ type estateDoc struct {
 
 func (h *harness) estateQuery(token, rawQuery string) estateDoc {
 	h.t.Helper()
-	resp := h.mustDo(http.MethodGet, "/api/query?"+rawQuery, token, nil)
-	if resp.status != http.StatusOK {
-		h.t.Fatalf("query %s: %d %s", rawQuery, resp.status, resp.body)
-	}
-	var doc estateDoc
-	if err := xml.Unmarshal([]byte(resp.body), &doc); err != nil {
-		h.t.Fatalf("decode %s: %v", rawQuery, err)
-	}
-	return doc
+	return queryAs[estateDoc](h, token, rawQuery)
 }
 
 // expectBadFilter checks that a query is refused as EM refuses a filter
